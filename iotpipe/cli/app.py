@@ -1,0 +1,155 @@
+"""What every command shares: the global options, the lazily loaded config, the consoles,
+and the one translation of exceptions into a readable line and an exit code.
+
+Exit codes (documented in the README): 0 ok, 1 the operation failed, 2 bad usage or bad
+config (nothing was touched), 3 verify found a problem.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from rich.console import Console
+
+from iotpipe.aws import Gateway, error_code, error_message
+from iotpipe.config import Config, ConfigError, find_config, load
+from iotpipe.errors import UsageError
+from iotpipe.target import Deployment, TargetOptions, make_gateway, resolve
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_VERIFY = 0, 1, 2, 3
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class App:
+    config_path: str | None = None
+    target: TargetOptions = field(default_factory=TargetOptions)
+    output: str = "table"
+    verbose: bool = False
+    out: Console = field(default_factory=lambda: Console(soft_wrap=True))
+    err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
+    _config: Config | None = None
+    _gateway: Gateway | None = None
+
+    def config(self) -> Config:
+        if self._config is None:
+            path = find_config(self.config_path)
+            self._config = load(path)
+            if path is None:
+                self.note("No iotpipe.yaml or config/iotpipe.yaml here: using built-in defaults.")
+        return self._config
+
+    def gateway(self) -> Gateway:
+        if self._gateway is None:
+            self._gateway = make_gateway(self.config(), self.target, announce=self.note)
+        return self._gateway
+
+    def deployment(self, **kwargs: Any) -> Deployment:
+        return resolve(self.config(), self.gateway(), **kwargs)
+
+    def note(self, text: str) -> None:
+        """A one-line remark for people; stderr, so --output json on stdout stays clean."""
+        self.err.print(text, highlight=False)
+
+    def print_json(self, data: Any) -> None:
+        click.echo(json.dumps(data, indent=2, default=str))
+
+
+def output_option(*choices: str) -> Callable[[F], F]:
+    """``--output`` on a subcommand too, so both ``iotpipe --output json up`` and
+    ``iotpipe up --output json`` work, as users of the AWS CLI expect."""
+
+    def decorate(fn: F) -> F:
+        @click.option(
+            "--output",
+            "-o",
+            "output",
+            type=click.Choice(choices),
+            default=None,
+            help=f"Output format ({' | '.join(choices)}).",
+        )
+        @wraps(fn)
+        def wrapper(*args: Any, output: str | None = None, **kwargs: Any) -> Any:
+            app = click.get_current_context().find_object(App)
+            if app is not None and output is not None:
+                app.output = output
+            if app is not None and app.output not in choices:
+                raise click.BadParameter(
+                    f"{app.output!r} is not one of {', '.join(choices)}", param_hint="--output"
+                )
+            return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def describe_client_error(exc: ClientError) -> str:
+    op = getattr(exc, "operation_name", "?")
+    service = ""
+    try:
+        service = exc.response["ResponseMetadata"].get("HTTPHeaders", {}).get("x-amz-service", "")
+    except (KeyError, AttributeError):
+        pass
+    where = f"{service} {op}".strip()
+    return f"AWS error: {where}: {error_code(exc)}: {error_message(exc)}"
+
+
+def run_guarded(app: App | None, call: Callable[[], Any]) -> Any:
+    """Run a command body, turning known failures into one line and an exit code."""
+    verbose = bool(app and app.verbose)
+    err = app.err if app else Console(stderr=True)
+
+    def fail(message: str, code: int) -> None:
+        if verbose:
+            err.print(traceback.format_exc(), highlight=False, markup=False)
+        err.print(f"[bold red]Error:[/] {message}", highlight=False)
+        sys.exit(code)
+
+    try:
+        return call()
+    except ConfigError as exc:
+        for line in exc.problems:
+            err.print(f"[bold red]Config error:[/] {line}", highlight=False, markup=True)
+        err.print("Nothing was changed.", highlight=False)
+        sys.exit(EXIT_USAGE)
+    except UsageError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except NoCredentialsError:
+        fail("No AWS credentials found (set AWS_PROFILE or pass --profile).", EXIT_USAGE)
+    except ClientError as exc:
+        fail(describe_client_error(exc), EXIT_FAILED)
+    except BotoCoreError as exc:
+        fail(f"AWS client error: {exc}", EXIT_FAILED)
+    except KeyboardInterrupt:
+        fail("Interrupted. Run the command again to continue where it stopped.", 130)
+    except Exception as exc:
+        if _is_explained(exc):
+            fail(str(exc), EXIT_FAILED)
+        raise
+
+
+def _is_explained(exc: Exception) -> bool:
+    """Failures whose message is already written for people (a step failed, the embedded
+    AWS did not start, Timestream is closed to the account)."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return bool(names & {"IotpipeError", "LocalError", "ServiceUnavailableError"})
+
+
+def guarded(fn: F) -> F:
+    """Decorator for command bodies: see :func:`run_guarded`."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        app = click.get_current_context().find_object(App)
+        return run_guarded(app, lambda: fn(*args, **kwargs))
+
+    return wrapper  # type: ignore[return-value]

@@ -1,0 +1,454 @@
+"""The YAML config, validated into frozen dataclasses.
+
+Every problem is reported with file, line, dotted key and what is allowed, all of them at
+once, before any AWS call: a config that AWS would refuse half-way through ``up`` is a
+config we refuse up front. Name rules are the strictest of the services a name flows into
+(an IAM role name is 64 characters, an IoT rule name is ``[A-Za-z0-9_]``, the topic ends up
+inside single quotes in the rule's SQL), so nothing can break out of an ARN, a policy or SQL.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from iotpipe.yamlsource import Located, YamlProblem, read_located
+
+DEFAULT_PATHS = (Path("iotpipe.yaml"), Path("config/iotpipe.yaml"))
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$")
+SUFFIX_RE = re.compile(r"^[a-z0-9]{4,8}$")
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,256}$")
+MEASURE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,255}$")
+DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+TOPIC_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+PARTITION_KEY_RE = re.compile(r"^[A-Za-z0-9_.:()${}-]{1,256}$")
+TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{1,128}$")
+TAG_VALUE_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{0,256}$")
+RESERVED_MEASURES = {"time", "measure_value", "measure_name", "metrics"}
+DIMENSION_NAMES = {"DeviceId", "Location", "DeviceType"}
+RUNTIMES = ("python3.12", "python3.13", "python3.14")
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827)
+
+
+class ConfigError(Exception):
+    """One or more problems with the config; ``problems`` are ready-to-print lines."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a value came from, for error messages."""
+
+    file: str
+    line: int
+    key: str
+
+    def problem(self, message: str) -> str:
+        return f"{self.file}:{self.line}: {self.key}: {message}"
+
+
+# --- field checkers: each returns the cleaned value or raises _Bad(allowed) ------------------
+
+
+class _Bad(Exception):
+    pass
+
+
+Check = Callable[[Any], Any]
+
+
+def _int(lo: int, hi: int, also: tuple[int, ...] = ()) -> Check:
+    def check(v: Any) -> int:
+        allowed = f"an integer from {lo} to {hi}" + "".join(f" or {a}" for a in also)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise _Bad(f"{v!r} is not an integer; allowed: {allowed}")
+        if not (lo <= v <= hi or v in also):
+            raise _Bad(f"{v} is out of range; allowed: {allowed}")
+        return v
+
+    return check
+
+
+def _int_in(*options: int) -> Check:
+    def check(v: Any) -> int:
+        if isinstance(v, bool) or v not in options:
+            raise _Bad(f"{v!r} is not allowed; allowed: {', '.join(map(str, options))}")
+        return v
+
+    return check
+
+
+def _number(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        raise _Bad(f"{v!r} is not a finite number")
+    return float(v)
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise _Bad(f"{v!r} is not a boolean; allowed: true or false")
+    return v
+
+
+def _choice(*options: str) -> Check:
+    def check(v: Any) -> str:
+        if v not in options:
+            raise _Bad(f"{v!r} is not allowed; allowed: {', '.join(options)}")
+        return v
+
+    return check
+
+
+def _text(pattern: re.Pattern[str], allowed: str) -> Check:
+    def check(v: Any) -> str:
+        if not isinstance(v, str) or not pattern.fullmatch(v):
+            raise _Bad(f"{v!r} is not allowed; allowed: {allowed}")
+        return v
+
+    return check
+
+
+def _topic(v: Any) -> str:
+    """An MQTT topic filter that is safe inside the rule's single-quoted FROM clause."""
+    if not isinstance(v, str) or not v or len(v.encode()) > 256:
+        raise _Bad(f"{v!r} is not a topic filter of 1-256 bytes")
+    segments = v.split("/")
+    if len(segments) > 8:
+        raise _Bad(f"{v!r} has more than 8 levels (AWS IoT allows 7 slashes)")
+    for i, seg in enumerate(segments):
+        if seg == "#" and i == len(segments) - 1:
+            continue
+        if seg == "+" or TOPIC_SEGMENT_RE.fullmatch(seg):
+            continue
+        raise _Bad(
+            f"{v!r}: level {seg!r} is not allowed; allowed per level: letters, digits, _ . - "
+            "or a whole-level + wildcard, and # as the last level"
+        )
+    if v.startswith("$"):
+        raise _Bad(f"{v!r}: topics starting with $ are reserved by AWS IoT")
+    return v
+
+
+# --- sections -------------------------------------------------------------------------------
+
+
+def spec(check: Check, default: Any = MISSING, **kw: Any) -> Any:
+    if default is MISSING and "default_factory" not in kw:
+        return field(metadata={"check": check})
+    if "default_factory" in kw:
+        return field(default_factory=kw["default_factory"], metadata={"check": check})
+    return field(default=default, metadata={"check": check})
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    mode: str = spec(_choice("on_demand", "provisioned"), "on_demand")
+    shards: int = spec(_int(1, 500), 1)
+    retention_hours: int = spec(_int(24, 8760), 24)
+
+
+@dataclass(frozen=True)
+class TimestreamConfig:
+    table: str = spec(_text(TABLE_RE, "3-256 of A-Z a-z 0-9 _ . -"), "sensor-data")
+    memory_retention_hours: int = spec(_int(1, 8766), 24)
+    magnetic_retention_days: int = spec(_int(1, 73000), 365)
+    magnetic_writes: bool = spec(_bool, True)
+    record_model: str = spec(_choice("multi", "single"), "multi")
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    runtime: str = spec(_choice(*RUNTIMES), "python3.13")
+    architecture: str = spec(_choice("arm64", "x86_64"), "arm64")
+    memory_mb: int = spec(_int(128, 10240), 256)
+    timeout_s: int = spec(_int(1, 900), 60)
+    log_retention_days: int = spec(_int_in(*LOG_RETENTION_DAYS), 14)
+
+
+@dataclass(frozen=True)
+class EventSourceConfig:
+    batch_size: int = spec(_int(1, 10000), 100)
+    batching_window_s: int = spec(_int(0, 300), 5)
+    starting_position: str = spec(_choice("TRIM_HORIZON", "LATEST"), "TRIM_HORIZON")
+    parallelization_factor: int = spec(_int(1, 10), 1)
+    max_retry_attempts: int = spec(_int(0, 10000, also=(-1,)), 5)
+    max_record_age_s: int = spec(_int(60, 604800, also=(-1,)), 3600)
+    bisect_on_error: bool = spec(_bool, True)
+    failure_queue: bool = spec(_bool, True)
+
+
+@dataclass(frozen=True)
+class IotRuleConfig:
+    topic: str = spec(_topic, "iot/sensors/+/data")
+    partition_key: str = spec(
+        _text(PARTITION_KEY_RE, "1-256 of letters, digits, _ . : - ( ) and ${...} templates"),
+        "${deviceId}",
+    )
+
+
+@dataclass(frozen=True)
+class SensorRange:
+    min: float = spec(_number)
+    max: float = spec(_number)
+    inclusive: bool = spec(_bool, True)
+
+
+@dataclass(frozen=True)
+class Device:
+    location: str | None = None
+    device_type: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    unknown_devices: str = spec(_choice("accept", "quarantine"), "accept")
+    numeric_strings: bool = spec(_bool, False)
+
+
+@dataclass(frozen=True)
+class LegacyConfig:
+    enabled: bool = spec(_bool, False)
+
+
+DEFAULT_SENSORS: dict[str, SensorRange] = {
+    "temperature": SensorRange(-50, 150),
+    "humidity": SensorRange(0, 100),
+    "pressure": SensorRange(300, 1100),
+    "vibration": SensorRange(0, 100),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "iot-telemetry"
+    suffix: str | None = None
+    target: str = "local"
+    region: str = "us-east-1"
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    timestream: TimestreamConfig = field(default_factory=TimestreamConfig)
+    function: FunctionConfig = field(default_factory=FunctionConfig)
+    event_source: EventSourceConfig = field(default_factory=EventSourceConfig)
+    iot_rule: IotRuleConfig = field(default_factory=IotRuleConfig)
+    sensors: Mapping[str, SensorRange] = field(default_factory=lambda: dict(DEFAULT_SENSORS))
+    devices: Mapping[str, Device] = field(default_factory=dict)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    legacy: LegacyConfig = field(default_factory=LegacyConfig)
+    tags: Mapping[str, str] = field(default_factory=dict)
+    source: str = "<defaults>"
+
+    def with_overrides(self, **changes: Any) -> Config:
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+_TOP_SCALARS: dict[str, Check] = {
+    "name": _text(NAME_RE, "2-24 of a-z 0-9 -, starting with a letter, not ending with -"),
+    "suffix": _text(SUFFIX_RE, "4-8 of a-z 0-9, or null to generate one"),
+    "target": _choice("local", "aws"),
+    "region": _text(REGION_RE, "an AWS Region code such as us-east-1"),
+}
+_SECTIONS: dict[str, type] = {
+    "stream": StreamConfig,
+    "timestream": TimestreamConfig,
+    "function": FunctionConfig,
+    "event_source": EventSourceConfig,
+    "iot_rule": IotRuleConfig,
+    "validation": ValidationConfig,
+    "legacy": LegacyConfig,
+}
+_ALL_KEYS = [*_TOP_SCALARS, *_SECTIONS, "sensors", "devices", "tags"]
+
+
+class _Builder:
+    """Walks the loaded YAML, collecting every problem rather than stopping at the first."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[str] = []
+
+    def where(self, parent: Located, key: str, path: str) -> Where:
+        return Where(self.file, parent.line_of(key) if isinstance(parent, Located) else 0, path)
+
+    def mapping(self, value: Any, where: Where) -> Located | None:
+        if value is None:
+            return Located()
+        if not isinstance(value, dict):
+            self.problems.append(where.problem(f"{value!r} is not a mapping"))
+            return None
+        return value  # type: ignore[return-value]
+
+    def section(self, cls: type, raw: Any, where: Where) -> Any:
+        data = self.mapping(raw, where)
+        if data is None:
+            return cls()
+        known = {f.name: f for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            w = self.where(data, key, f"{where.key}.{key}")
+            if key not in known:
+                self.problems.append(
+                    w.problem(f"unknown key; allowed: {', '.join(sorted(known))}")
+                )
+                continue
+            try:
+                values[key] = known[key].metadata["check"](value)
+            except _Bad as bad:
+                self.problems.append(w.problem(str(bad)))
+        missing = [
+            n
+            for n, f in known.items()
+            if n not in values
+            and n not in data
+            and f.default is MISSING
+            and f.default_factory is MISSING
+        ]
+        for name in missing:
+            self.problems.append(where.problem(f"'{name}' is required"))
+        if missing or any(k in known and k not in values for k in data):
+            return None
+        return cls(**values)
+
+    def sensors(self, raw: Any, where: Where) -> dict[str, SensorRange]:
+        data = self.mapping(raw, where)
+        if data is None:
+            return {}
+        out: dict[str, SensorRange] = {}
+        for name, spec_ in data.items():
+            w = self.where(data, name, f"sensors.{name}")
+            if not MEASURE_RE.fullmatch(name) or name.lower() in RESERVED_MEASURES:
+                self.problems.append(
+                    w.problem(
+                        "not a usable Timestream measure name; allowed: letters, digits, _ "
+                        "(not starting with a digit), not time/measure_value/measure_name/metrics"
+                    )
+                )
+                continue
+            if name.startswith("ts_") or name in DIMENSION_NAMES:
+                self.problems.append(w.problem("reserved name (ts_ prefix or a dimension name)"))
+                continue
+            rng = self.section(SensorRange, spec_, w)
+            if rng is None:
+                continue
+            if rng.min >= rng.max:
+                self.problems.append(w.problem(f"min ({rng.min}) must be below max ({rng.max})"))
+                continue
+            out[name] = rng
+        if not out and not self.problems:
+            self.problems.append(where.problem("at least one sensor measure is required"))
+        return out
+
+    def devices(self, raw: Any, where: Where) -> dict[str, Device]:
+        data = self.mapping(raw, where)
+        if data is None:
+            return {}
+        out: dict[str, Device] = {}
+        for dev_id, attrs in data.items():
+            w = self.where(data, dev_id, f"devices.{dev_id}")
+            if not DEVICE_ID_RE.fullmatch(dev_id):
+                self.problems.append(w.problem("device ids allow 1-128 of A-Z a-z 0-9 _ . : -"))
+                continue
+            attrs_map = self.mapping(attrs, w)
+            if attrs_map is None:
+                continue
+            clean: dict[str, str] = {}
+            for key, value in attrs_map.items():
+                kw = self.where(attrs_map, key, f"devices.{dev_id}.{key}")
+                if not MEASURE_RE.fullmatch(key) or key in RESERVED_MEASURES:
+                    self.problems.append(kw.problem("attribute names allow A-Z a-z 0-9 _"))
+                elif not isinstance(value, str | int | float) or isinstance(value, bool):
+                    self.problems.append(kw.problem(f"{value!r} is not a text value"))
+                elif not str(value).strip() or len(str(value).encode()) > 2048:
+                    self.problems.append(kw.problem("values must be 1-2048 bytes, not blank"))
+                else:
+                    clean[key] = str(value)
+            location = clean.pop("location", None)
+            device_type = clean.pop("device_type", None)
+            out[dev_id] = Device(location, device_type, clean)
+        return out
+
+    def tags(self, raw: Any, where: Where) -> dict[str, str]:
+        data = self.mapping(raw, where)
+        if data is None:
+            return {}
+        out: dict[str, str] = {}
+        for key, value in data.items():
+            w = self.where(data, key, f"tags.{key}")
+            value = "" if value is None else str(value)
+            if not TAG_KEY_RE.fullmatch(key) or key.lower().startswith(("aws:", "iotpipe:")):
+                self.problems.append(w.problem("tag keys allow 1-128 of letters, digits, space "
+                                               "and _ . : / = + @ -; aws: and iotpipe: are reserved"))
+            elif not TAG_VALUE_RE.fullmatch(value):
+                self.problems.append(w.problem("tag values allow 0-256 of the same characters"))
+            else:
+                out[key] = value
+        if len(out) > 40:
+            self.problems.append(where.problem("at most 40 tags (iotpipe adds its own)"))
+        return out
+
+
+def parse(raw: Any, file: str = "<config>") -> Config:
+    """Validate an already-loaded YAML document. Raises :class:`ConfigError`."""
+    b = _Builder(file)
+    top = b.mapping(raw, Where(file, 1, "(top level)"))
+    if top is None:
+        raise ConfigError(b.problems)
+    values: dict[str, Any] = {"source": file}
+    for key, value in top.items():
+        w = b.where(top, key, key)
+        if key in _TOP_SCALARS:
+            if key == "suffix" and value is None:
+                continue
+            try:
+                values[key] = _TOP_SCALARS[key](value)
+            except _Bad as bad:
+                b.problems.append(w.problem(str(bad)))
+        elif key in _SECTIONS:
+            built = b.section(_SECTIONS[key], value, w)
+            if built is not None:
+                values[key] = built
+        elif key == "sensors":
+            values[key] = b.sensors(value, w)
+        elif key == "devices":
+            values[key] = b.devices(value, w)
+        elif key == "tags":
+            values[key] = b.tags(value, w)
+        else:
+            b.problems.append(w.problem(f"unknown key; allowed: {', '.join(_ALL_KEYS)}"))
+    if b.problems:
+        raise ConfigError(b.problems)
+    return Config(**values)
+
+
+def find_config(explicit: str | None) -> Path | None:
+    """The config file to use: ``-c`` if given, else the first default path that exists."""
+    if explicit:
+        return Path(explicit)
+    return next((p for p in DEFAULT_PATHS if p.is_file()), None)
+
+
+def load(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate a config file; ``None`` means the built-in defaults."""
+    if path is None:
+        return Config()
+    if not path.is_file():
+        raise ConfigError([f"{path}: config file not found"])
+    try:
+        raw = read_located(path, environ if environ is not None else os.environ)
+    except YamlProblem as problem:
+        key = f" {problem.key}:" if problem.key else ""
+        raise ConfigError([f"{path}:{problem.line}:{key} {problem.message}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
+    return parse(raw, str(path))

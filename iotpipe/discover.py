@@ -1,0 +1,61 @@
+"""Find the suffixes of a deployment's leftovers when the state file is gone.
+
+Every name is ``<name>-<kind>-<suffix>``, so listing a few kinds of resource by prefix
+recovers the suffix: ``down`` then works on a fresh checkout or after ``rm -r .iotpipe``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from botocore.exceptions import ClientError
+
+from iotpipe.aws import Gateway
+from iotpipe.config import Config
+
+
+def _suffixes(names: Iterable[str], prefix: str) -> set[str]:
+    pattern = re.compile(re.escape(prefix) + r"([a-z0-9]{4,8})$")
+    return {m.group(1) for n in names if (m := pattern.match(n))}
+
+
+def find_suffixes(config: Config, gateway: Gateway, ident: dict[str, str]) -> list[str]:
+    """Suffixes for which any stream, function, role or queue of this deployment exists."""
+    base = config.name
+    found: set[str] = set()
+
+    kinesis = gateway.client("kinesis")
+    for page in kinesis.get_paginator("list_streams").paginate():
+        found |= _suffixes(page.get("StreamNames", []), f"{base}-stream-")
+
+    lam = gateway.client("lambda")
+    for page in lam.get_paginator("list_functions").paginate():
+        found |= _suffixes((f["FunctionName"] for f in page["Functions"]), f"{base}-processor-")
+
+    iam = gateway.client("iam")
+    for page in iam.get_paginator("list_roles").paginate():
+        names = [r["RoleName"] for r in page["Roles"]]
+        found |= _suffixes(names, f"{base}-fn-role-") | _suffixes(names, f"{base}-rule-role-")
+
+    sqs = gateway.client("sqs")
+    urls = sqs.list_queues(QueueNamePrefix=f"{base}-failures-").get("QueueUrls", [])
+    found |= _suffixes((u.rsplit("/", 1)[-1] for u in urls), f"{base}-failures-")
+
+    iot = gateway.client("iot")
+    for page in iot.get_paginator("list_topic_rules").paginate():
+        rules = (r["ruleName"] for r in page.get("rules", []))
+        found |= _suffixes(rules, f"{base.replace('-', '_')}_rule_")
+
+    logs = gateway.client("logs")
+    prefix = f"/aws/lambda/{base}-processor-"
+    for page in logs.get_paginator("describe_log_groups").paginate(logGroupNamePrefix=prefix):
+        found |= _suffixes((g["logGroupName"] for g in page["logGroups"]), prefix)
+
+    try:
+        ts = gateway.client("timestream-write")
+        for page in ts.get_paginator("list_databases").paginate():
+            found |= _suffixes((d["DatabaseName"] for d in page["Databases"]), f"{base}-db-")
+    except ClientError:
+        pass  # Timestream closed to this account: nothing of ours can be there
+    return sorted(found)

@@ -1,0 +1,301 @@
+"""Plan, apply and destroy: the dependency-ordered, restartable heart of ``up`` and ``down``.
+
+- ``plan`` describes every resource (side by side: they are independent reads) and decides
+  create / update (with the diff) / replace / unchanged. It never mutates.
+- ``apply`` runs the plan as a DAG: a step starts as soon as the steps it depends on are
+  done, so the queue, stream, Timestream and roles are made at the same time, and the slow
+  waits (stream ACTIVE, IAM propagation) overlap. State is written after *every* step, so a
+  failure or Ctrl-C midway orphans nothing; re-running ``up`` picks up where it stopped
+  because the plan is recomputed from what exists.
+- ``destroy`` runs the same DAG in reverse; NotFound counts as done, so it can follow a
+  half-finished ``up`` and can be repeated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from iotpipe import resources
+from iotpipe.errors import IotpipeError, UsageError
+from iotpipe.resources.base import Context, Resource, diff
+from iotpipe.target import Deployment
+
+# Actions a plan step can take.
+CREATE, UPDATE, REPLACE, NOOP, DELETE, ABSENT = (
+    "create",
+    "update",
+    "replace",
+    "unchanged",
+    "delete",
+    "absent",
+)
+MUTATING = {CREATE, UPDATE, REPLACE, DELETE}
+
+# (resource key, status, detail) -> None; statuses: pending, running, done, failed, skipped.
+EventHook = Callable[["Step", str, str], None]
+
+
+@dataclass
+class Step:
+    """One resource's part in a plan or a teardown."""
+
+    resource: Resource
+    action: str
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    current: dict[str, Any] | None = None
+    status: str = "pending"
+    started: float | None = None
+    finished: float | None = None
+    error: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.resource.key
+
+    @property
+    def label(self) -> str:
+        return self.resource.label
+
+    @property
+    def name(self) -> str:
+        return self.resource.name
+
+    def elapsed(self, now: float) -> float:
+        if self.started is None:
+            return 0.0
+        return (self.finished or now) - self.started
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "resource": self.key,
+            "kind": self.label,
+            "name": self.name,
+            "action": self.action,
+            "changes": {k: {"old": o, "new": n} for k, (o, n) in self.changes.items()},
+        }
+
+
+@dataclass
+class Plan:
+    steps: list[Step]
+
+    @property
+    def changes(self) -> list[Step]:
+        return [s for s in self.steps if s.action in MUTATING]
+
+    def as_dict(self) -> list[dict[str, Any]]:
+        return [s.as_dict() for s in self.steps]
+
+
+def context_for(
+    deployment: Deployment,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Context:
+    return Context(deployment.config, deployment.names, deployment.gateway, sleep, clock)
+
+
+def check_legacy(ctx: Context) -> None:
+    """Stop before any change if the legacy step is asked for but cannot exist any more."""
+    if not ctx.config.legacy.enabled:
+        return
+    from iotpipe.resources.legacy import LEGACY_RETIRED_MESSAGE, legacy_available, migration_notes
+
+    if not legacy_available():
+        notes = "\n".join(f"  - {n}" for n in migration_notes(ctx.config))
+        raise UsageError(
+            f"{LEGACY_RETIRED_MESSAGE}\nNothing was changed. Set 'legacy.enabled: false'; "
+            f"the recipe's legacy steps map to this pipeline as follows:\n{notes}"
+        )
+
+
+class Engine:
+    def __init__(
+        self,
+        deployment: Deployment,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        max_workers: int = 6,
+    ) -> None:
+        self.deployment = deployment
+        self.ctx = context_for(deployment, sleep, clock)
+        self.resources = resources.build(self.ctx)
+        self.by_key = {r.key: r for r in self.resources}
+        self.max_workers = max_workers
+        self.clock = clock
+
+    # --- plan ---------------------------------------------------------------------------
+
+    def plan(self) -> Plan:
+        check_legacy(self.ctx)
+        with ThreadPoolExecutor(self.max_workers, thread_name_prefix="describe") as pool:
+            currents = list(pool.map(self._describe, self.resources))
+        steps = []
+        for res, current in zip(self.resources, currents, strict=True):
+            steps.append(self._decide(res, current))
+        return Plan(steps)
+
+    def _describe(self, res: Resource) -> dict[str, Any] | None:
+        return res.describe()
+
+    @staticmethod
+    def _decide(res: Resource, current: dict[str, Any] | None) -> Step:
+        if not res.enabled():
+            return Step(res, DELETE if current is not None else ABSENT, current=current)
+        if current is None:
+            return Step(res, CREATE)
+        changes = diff(res.desired(), current)
+        if not changes:
+            return Step(res, NOOP, current=current)
+        action = REPLACE if set(changes) & res.replace_on else UPDATE
+        return Step(res, action, changes, current)
+
+    # --- apply --------------------------------------------------------------------------
+
+    def apply(
+        self, plan: Plan | None = None, on_event: EventHook | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """Bring AWS to the config. Returns outputs (names, ARNs, ids) per resource."""
+        plan = plan or self.plan()
+        state = self.deployment.state
+        names = self.deployment.names
+        state.set(
+            name=names.name,
+            suffix=names.suffix,
+            target=self.ctx.config.target,
+            region=names.region,
+            account=names.account,
+            partition=names.partition,
+            deployment=names.deployment,
+        )
+        forward = [s for s in plan.steps if s.action != DELETE]
+        self._run_dag(forward, self._forward_deps(forward), self._apply_step, on_event)
+        # Resources switched off in the config go last, after their users were updated.
+        removals = [s for s in plan.steps if s.action == DELETE]
+        if removals:
+            self._run_dag(removals, self._reverse_deps(removals), self._delete_step, on_event)
+        return dict(self.ctx.outputs)
+
+    def _apply_step(self, step: Step) -> None:
+        res = step.resource
+        if step.action == ABSENT:
+            return
+        if step.action == NOOP:
+            out = res.outputs()
+        elif step.action == CREATE:
+            out = res.create()
+        elif step.action == UPDATE:
+            out = res.update(step.current or {}, step.changes)
+        else:  # REPLACE: only for fields the service cannot change in place
+            res.delete()
+            self.deployment.state.record(res.key, None)
+            out = res.create()
+        self.ctx.outputs[res.key] = out
+        self.deployment.state.record(res.key, out)
+
+    def _delete_step(self, step: Step) -> None:
+        deleted = step.resource.delete()
+        step.action = DELETE if deleted else ABSENT
+        self.ctx.outputs.pop(step.key, None)
+        self.deployment.state.record(step.key, None)
+
+    # --- destroy ------------------------------------------------------------------------
+
+    def destroy(self, on_event: EventHook | None = None) -> list[dict[str, Any]]:
+        """Delete everything this deployment may have made, in reverse dependency order."""
+        steps = [Step(r, DELETE) for r in self.resources]
+        self._run_dag(steps, self._reverse_deps(steps), self._delete_step, on_event)
+        self.deployment.state.delete()
+        return [
+            {"resource": s.key, "kind": s.label, "name": s.name, "deleted": s.action == DELETE}
+            for s in steps
+        ]
+
+    # --- the DAG runner -----------------------------------------------------------------
+
+    def _forward_deps(self, steps: list[Step]) -> dict[str, set[str]]:
+        keys = {s.key for s in steps}
+        return {s.key: set(s.resource.depends_on) & keys for s in steps}
+
+    def _reverse_deps(self, steps: list[Step]) -> dict[str, set[str]]:
+        """A resource may go once everything that depends on it has gone."""
+        keys = {s.key for s in steps}
+        deps: dict[str, set[str]] = {k: set() for k in keys}
+        for res in self.resources:
+            for dep in res.depends_on:
+                if dep in keys and res.key in keys:
+                    deps[dep].add(res.key)
+        return deps
+
+    def _run_dag(
+        self,
+        steps: list[Step],
+        deps: dict[str, set[str]],
+        run: Callable[[Step], None],
+        on_event: EventHook | None,
+    ) -> None:
+        emit = on_event or (lambda step, status, detail: None)
+        pending = {s.key: s for s in steps}
+        done: set[str] = set()
+        failed: list[Step] = []
+        running: dict[Future[None], Step] = {}
+        for s in steps:
+            emit(s, "pending", "")
+        with ThreadPoolExecutor(self.max_workers, thread_name_prefix="step") as pool:
+            while pending or running:
+                if not failed:
+                    for key in [k for k, s in pending.items() if deps[k] <= done]:
+                        step = pending.pop(key)
+                        step.status, step.started = "running", self.clock()
+                        emit(step, "running", "")
+                        running[pool.submit(run, step)] = step
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    step = running.pop(fut)
+                    step.finished = self.clock()
+                    exc = fut.exception()
+                    if exc is None:
+                        step.status = "done"
+                        done.add(step.key)
+                        emit(step, "done", "")
+                    else:
+                        step.status, step.error = "failed", _explain(exc)
+                        step.exception = exc  # type: ignore[attr-defined]
+                        failed.append(step)
+                        emit(step, "failed", step.error)
+        for step in pending.values():
+            step.status = "skipped"
+            emit(step, "skipped", "not started: an earlier step failed")
+        if failed:
+            first = failed[0]
+            raise StepFailed(failed, first.exception)  # type: ignore[attr-defined]
+
+
+class StepFailed(IotpipeError):
+    """Some steps failed; what was done is recorded, so the command can simply be re-run."""
+
+    def __init__(self, steps: list[Step], cause: BaseException) -> None:
+        lines = [f"{s.label} {s.name}: {s.error}" for s in steps]
+        super().__init__(
+            "; ".join(lines) + ". What was done is recorded; fix the cause and run the "
+            "command again to continue, or 'iotpipe down' to remove everything."
+        )
+        self.steps = steps
+        self.cause = cause
+
+
+def _explain(exc: BaseException) -> str:
+    from botocore.exceptions import ClientError
+
+    from iotpipe.aws import error_code, error_message
+
+    if isinstance(exc, ClientError):
+        return f"{exc.operation_name}: {error_code(exc)}: {error_message(exc)}"
+    return f"{type(exc).__name__}: {exc}" if not isinstance(exc, IotpipeError) else str(exc)

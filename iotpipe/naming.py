@@ -1,0 +1,123 @@
+"""Every resource name and ARN, derived from the config and the deployment suffix.
+
+Pure functions of (config, suffix, account, partition, region): this is what makes the state
+file a cache rather than the truth. ``down`` can rebuild every name without it, and roles can
+be written before the resources they grant access to exist.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass
+
+from iotpipe.config import Config
+
+TAG_KEY = "iotpipe:deployment"
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_suffix() -> str:
+    """Six random characters, like the recipe's RANDOM_SUFFIX but without an API call."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(6))
+
+
+@dataclass(frozen=True)
+class Names:
+    """Names and ARNs of one deployment. ``account``/``partition`` come from STS."""
+
+    name: str
+    suffix: str
+    region: str
+    account: str
+    partition: str
+    table: str
+
+    @classmethod
+    def of(cls, config: Config, suffix: str, account: str, partition: str = "aws") -> Names:
+        return cls(config.name, suffix, config.region, account, partition, config.timestream.table)
+
+    @property
+    def deployment(self) -> str:
+        return f"{self.name}-{self.suffix}"
+
+    def _n(self, kind: str) -> str:
+        return f"{self.name}-{kind}-{self.suffix}"
+
+    # --- names --------------------------------------------------------------------------
+    @property
+    def stream(self) -> str:
+        return self._n("stream")
+
+    @property
+    def database(self) -> str:
+        return self._n("db")
+
+    @property
+    def function(self) -> str:
+        return self._n("processor")
+
+    @property
+    def function_role(self) -> str:
+        return self._n("fn-role")
+
+    @property
+    def rule_role(self) -> str:
+        return self._n("rule-role")
+
+    @property
+    def queue(self) -> str:
+        return self._n("failures")
+
+    @property
+    def log_group(self) -> str:
+        return f"/aws/lambda/{self.function}"
+
+    @property
+    def rule(self) -> str:
+        """IoT rule names allow only [A-Za-z0-9_]."""
+        return f"{self.name}_rule_{self.suffix}".replace("-", "_")
+
+    def legacy(self, kind: str) -> str:
+        """IoT Analytics names allow only [A-Za-z0-9_]."""
+        return f"{self.name}_{kind}_{self.suffix}".replace("-", "_")
+
+    # --- ARNs -----------------------------------------------------------------------------
+    def _arn(self, service: str, resource: str, region: bool = True) -> str:
+        where = self.region if region else ""
+        return f"arn:{self.partition}:{service}:{where}:{self.account}:{resource}"
+
+    @property
+    def stream_arn(self) -> str:
+        return self._arn("kinesis", f"stream/{self.stream}")
+
+    @property
+    def database_arn(self) -> str:
+        return self._arn("timestream", f"database/{self.database}")
+
+    @property
+    def table_arn(self) -> str:
+        return self._arn("timestream", f"database/{self.database}/table/{self.table}")
+
+    @property
+    def function_arn(self) -> str:
+        return self._arn("lambda", f"function:{self.function}")
+
+    @property
+    def queue_arn(self) -> str:
+        return self._arn("sqs", self.queue)
+
+    @property
+    def log_group_arn(self) -> str:
+        return self._arn("logs", f"log-group:{self.log_group}")
+
+    @property
+    def rule_arn(self) -> str:
+        return self._arn("iot", f"rule/{self.rule}")
+
+    def role_arn(self, role_name: str) -> str:
+        return self._arn("iam", f"role/{role_name}", region=False)
+
+    def tags(self, user_tags: dict[str, str] | None = None) -> dict[str, str]:
+        """User tags plus the deployment tag that ``down`` and ``verify`` rely on."""
+        return {**(user_tags or {}), TAG_KEY: self.deployment}

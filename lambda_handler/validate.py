@@ -1,0 +1,210 @@
+"""Validation rules: identity, time and measures, each a small pure function.
+
+Why per measure: one broken humidity probe must not discard the temperature that came
+in the same message. Valid measures are written; invalid ones are quarantined with a
+reason, so both the data and the defect stay visible.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from . import decode, enrich, reasons
+from .decode import Item
+from .model import Reading, Rejection
+from .reasons import Problem
+from .settings import SensorRule, Settings
+
+DEVICE_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,128}", re.ASCII)  # IoT thing names, plus . @
+NUMERIC = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+EPOCH = re.compile(r"\d{1,15}(?:\.\d+)?", re.ASCII)
+FUTURE_LIMIT_MS = 15 * 60 * 1000  # Timestream rejects records > 15 min in the future
+SECONDS_BELOW = 1e11  # epoch numbers below this are seconds (1e11 s is the year 5138)
+MILLIS_BELOW = 1e14  # ... below this milliseconds; larger is not a timestamp we accept
+_EPOCH0 = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+def evaluate(item: Item, settings: Settings, now_ms: int) -> Reading | Rejection:
+    """Decode and check one record; the first failing rule decides the reason."""
+    body = decode.decode(item)
+    if isinstance(body, Problem):
+        return Rejection(item, body)
+    device_id = check_device_id(body.get("deviceId"))
+    if isinstance(device_id, Problem):
+        shown = body.get("deviceId")
+        return Rejection(item, device_id, shown if isinstance(shown, str) else None)
+    dims = enrich.dimensions(body, device_id, settings)
+    if isinstance(dims, Problem):
+        return Rejection(item, dims, device_id)
+    time_ms = choose_time(body.get("timestamp"), item.arrival, settings, now_ms)
+    if isinstance(time_ms, Problem):
+        return Rejection(item, time_ms, device_id)
+    valid, rejected = check_measures(body, settings)
+    if not valid:
+        if rejected:
+            first = next(iter(rejected.values()))
+            return Rejection(item, first, device_id, rejected)
+        names = ", ".join(rule.name for rule in settings.sensors)
+        problem = Problem(reasons.NO_VALID_MEASURES, f"none of the measures {names}")
+        return Rejection(item, problem, device_id)
+    return Reading(item, device_id, time_ms, valid, dims, rejected)
+
+
+def check_device_id(value: Any) -> str | Problem:
+    """`deviceId` must be a short printable ASCII identifier: it becomes a dimension,
+    a partition key and a log field, where control characters and look-alike unicode
+    would split one device into several series."""
+    if value is None or value == "":
+        return Problem(reasons.MISSING_DEVICE_ID, "deviceId is missing or empty")
+    if not isinstance(value, str):
+        kind = "boolean" if isinstance(value, bool) else type(value).__name__
+        return Problem(reasons.INVALID_DEVICE_ID, f"deviceId must be a string, not {kind}")
+    if DEVICE_ID.fullmatch(value) is None:
+        shown = value if len(value) <= 64 else value[:61] + "..."
+        return Problem(
+            reasons.INVALID_DEVICE_ID,
+            f"deviceId {shown!r} is not 1-128 characters of A-Z a-z 0-9 _ . : @ -",
+        )
+    return value
+
+
+def check_measures(
+    body: dict[str, Any], settings: Settings
+) -> tuple[dict[str, float], dict[str, Problem]]:
+    """Split the configured measures present in `body` into valid values and problems.
+
+    A measure that is absent or JSON null is not a reading; fields that are not
+    configured measures are ignored (the IoT rule adds some, e.g. processing_time).
+    """
+    valid: dict[str, float] = {}
+    rejected: dict[str, Problem] = {}
+    for rule in settings.sensors:
+        value = body.get(rule.name)
+        if value is None:
+            continue
+        checked = check_value(rule, value, settings.numeric_strings)
+        if isinstance(checked, Problem):
+            rejected[rule.name] = checked
+        else:
+            valid[rule.name] = checked
+    return valid, rejected
+
+
+def check_value(rule: SensorRule, value: Any, numeric_strings: bool) -> float | Problem:
+    """A finite number inside the rule's range; bool and NaN/Infinity are not numbers."""
+    kind = type(value)
+    if kind is float:
+        number = value
+    elif kind is int:
+        try:
+            number = float(value)
+        except OverflowError:
+            return Problem(reasons.NOT_A_NUMBER, "integer too large for a double")
+    elif kind is bool:
+        return Problem(reasons.NOT_A_NUMBER, f"boolean {str(value).lower()} is not a number")
+    elif kind is str:
+        if not numeric_strings:
+            return Problem(
+                reasons.NOT_A_NUMBER,
+                f"string {_clip(value)!r} (numeric strings are not accepted)",
+            )
+        if NUMERIC.fullmatch(value) is None:
+            return Problem(reasons.NOT_A_NUMBER, f"string {_clip(value)!r} is not numeric")
+        number = float(value)
+    else:
+        return Problem(reasons.NOT_A_NUMBER, f"a JSON {decode._json_type(value)}")
+    if not math.isfinite(number):
+        return Problem(reasons.NOT_A_NUMBER, f"{number!r} is not a finite number")
+    violation = rule.violation(number)
+    if violation is not None:
+        return Problem(reasons.OUT_OF_RANGE, violation)
+    return number
+
+
+def parse_timestamp(value: Any) -> int | Problem:
+    """ISO-8601 with `Z` or an offset, or epoch seconds / milliseconds -> epoch ms.
+
+    A time without an offset is refused: guessing UTC for a device in another zone
+    would silently shift its readings by hours.
+    """
+    if isinstance(value, bool):
+        return Problem(reasons.INVALID_TIMESTAMP, "timestamp is a boolean")
+    if isinstance(value, int | float):
+        return _epoch_ms(float(value))
+    if not isinstance(value, str):
+        return Problem(reasons.INVALID_TIMESTAMP, f"timestamp is a JSON {decode._json_type(value)}")
+    if EPOCH.fullmatch(value):
+        return _epoch_ms(float(value))
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return Problem(reasons.INVALID_TIMESTAMP, f"{_clip(value)!r} is not ISO-8601")
+    if moment.tzinfo is None:
+        return Problem(
+            reasons.INVALID_TIMESTAMP, f"{_clip(value)!r} has no UTC offset (add Z or +hh:mm)"
+        )
+    return (moment - _EPOCH0) // _MS
+
+
+def choose_time(
+    timestamp: Any, arrival: float | None, settings: Settings, now_ms: int
+) -> int | Problem:
+    """The message's own time, else Kinesis' arrival time; never the processing time,
+    so a retried batch writes identical records (Timestream accepts identical rewrites)."""
+    if timestamp is None:
+        if arrival is None:
+            return Problem(reasons.INVALID_TIMESTAMP, "no timestamp and no arrival time")
+        time_ms = round(arrival * 1000)
+    else:
+        parsed = parse_timestamp(timestamp)
+        if isinstance(parsed, Problem):
+            return parsed
+        time_ms = parsed
+    if time_ms > now_ms + FUTURE_LIMIT_MS:
+        return Problem(
+            reasons.TIMESTAMP_IN_FUTURE,
+            f"{iso(time_ms)} is more than 15 min after now ({iso(now_ms)})",
+        )
+    if not settings.magnetic_writes:
+        oldest = now_ms - settings.memory_retention_hours * 3_600_000
+        if time_ms < oldest:
+            return Problem(
+                reasons.TIMESTAMP_TOO_OLD,
+                f"{iso(time_ms)} is older than the memory store's "
+                f"{settings.memory_retention_hours} h and magnetic writes are off",
+            )
+    elif settings.magnetic_retention_days is not None:
+        oldest = now_ms - settings.magnetic_retention_days * 86_400_000
+        if time_ms < oldest:
+            return Problem(
+                reasons.TIMESTAMP_TOO_OLD,
+                f"{iso(time_ms)} is older than the magnetic store's "
+                f"{settings.magnetic_retention_days} days",
+            )
+    return time_ms
+
+
+def iso(epoch_ms: int) -> str:
+    """Epoch ms as ISO-8601 UTC for messages; the raw number when out of datetime's range."""
+    try:
+        return (_EPOCH0 + epoch_ms * _MS).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    except OverflowError:
+        return f"epoch ms {epoch_ms}"
+
+
+def _epoch_ms(value: float) -> int | Problem:
+    if not math.isfinite(value) or value <= 0:
+        return Problem(reasons.INVALID_TIMESTAMP, f"epoch {value!r} is not a positive number")
+    if value < SECONDS_BELOW:
+        return round(value * 1000)
+    if value < MILLIS_BELOW:
+        return round(value)
+    return Problem(reasons.INVALID_TIMESTAMP, f"epoch {value!r} is neither seconds nor ms")
+
+
+def _clip(text: str, limit: int = 64) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
