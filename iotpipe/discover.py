@@ -54,8 +54,13 @@ def find_suffixes(config: Config, gateway: Gateway, ident: dict[str, str]) -> li
 
     try:
         ts = gateway.client("timestream-write")
-        for page in ts.get_paginator("list_databases").paginate():
+        token: dict[str, str] = {}
+        while True:  # no boto3 paginator for this one
+            page = ts.list_databases(**token)
             found |= _suffixes((d["DatabaseName"] for d in page["Databases"]), f"{base}-db-")
+            if not page.get("NextToken"):
+                break
+            token = {"NextToken": page["NextToken"]}
     except ClientError:
         pass  # Timestream closed to this account: nothing of ours can be there
     return sorted(found)

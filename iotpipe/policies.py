@@ -1,0 +1,90 @@
+"""IAM documents for the two roles, as plain dicts.
+
+Least privilege, unlike the recipe: every statement names the one resource it is for, built
+from :class:`~iotpipe.naming.Names` (so the partition from STS flows into every ARN), and
+the only ``"*"`` is ``timestream:DescribeEndpoints``, which has no resource type. Trust
+policies carry ``aws:SourceAccount`` (and ``aws:SourceArn`` for the IoT rule) against the
+confused-deputy problem. Pure functions: tests can walk every statement without AWS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iotpipe.naming import Names
+
+VERSION = "2012-10-17"
+
+Document = dict[str, Any]
+
+
+def _document(*statements: Document) -> Document:
+    return {"Version": VERSION, "Statement": list(statements)}
+
+
+def _allow(sid: str, actions: list[str], resources: list[str]) -> Document:
+    return {"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": resources}
+
+
+def _trust(service: str, condition: dict[str, dict[str, str]]) -> Document:
+    return _document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+            "Condition": condition,
+        }
+    )
+
+
+def lambda_trust(names: Names) -> Document:
+    """Only Lambda, acting for this account, may assume the function's role."""
+    return _trust("lambda.amazonaws.com", {"StringEquals": {"aws:SourceAccount": names.account}})
+
+
+def rule_trust(names: Names) -> Document:
+    """Only IoT, acting for this deployment's rule, may assume the rule's role."""
+    return _trust(
+        "iot.amazonaws.com",
+        {
+            "StringEquals": {"aws:SourceAccount": names.account},
+            "ArnLike": {"aws:SourceArn": names.rule_arn},
+        },
+    )
+
+
+def function_policy(names: Names, queue: bool) -> Document:
+    """Read this stream, write this table, log to this group, quarantine to this queue."""
+    statements = [
+        _allow(
+            "ReadStream",
+            [
+                "kinesis:DescribeStream",
+                "kinesis:DescribeStreamSummary",
+                "kinesis:GetRecords",
+                "kinesis:GetShardIterator",
+                "kinesis:ListShards",
+                "kinesis:SubscribeToShard",
+            ],
+            [names.stream_arn],
+        ),
+        _allow("WriteTable", ["timestream:WriteRecords"], [names.table_arn]),
+        # DescribeEndpoints has no resource type: "*" is the only value IAM accepts.
+        _allow("DiscoverTimestreamEndpoints", ["timestream:DescribeEndpoints"], ["*"]),
+        _allow(
+            "WriteLogs",
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [names.log_group_arn, f"{names.log_group_arn}:*"],
+        ),
+    ]
+    if queue:
+        statements.append(_allow("Quarantine", ["sqs:SendMessage"], [names.queue_arn]))
+    return _document(*statements)
+
+
+def rule_policy(names: Names, queue: bool) -> Document:
+    """Put records on this stream; on action failure, send the message to this queue."""
+    statements = [_allow("PutToStream", ["kinesis:PutRecord"], [names.stream_arn])]
+    if queue:
+        statements.append(_allow("ErrorAction", ["sqs:SendMessage"], [names.queue_arn]))
+    return _document(*statements)

@@ -1,0 +1,72 @@
+"""The function's log group, created before the function rather than by Lambda.
+
+Lambda creates ``/aws/lambda/<function>`` on first invocation with retention "never
+expire", untagged, and ``down`` would not know to remove it. Creating it up front gives it
+a retention (``function.log_retention_days``) and the deployment tag.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from iotpipe.aws import error_code
+from iotpipe.resources.base import Props, Resource
+from iotpipe.resources.common import deleted
+
+
+class LogGroup(Resource):
+    """CloudWatch Logs group ``/aws/lambda/<function>``."""
+
+    key = "log_group"
+    label = "CloudWatch log group"
+
+    @property
+    def name(self) -> str:
+        return self.ctx.names.log_group
+
+    @property
+    def _logs(self) -> Any:
+        return self.ctx.client("logs")
+
+    def desired(self) -> Props:
+        return {"retention_days": self.ctx.config.function.log_retention_days}
+
+    def describe(self) -> Props | None:
+        pages = self._logs.get_paginator("describe_log_groups").paginate(
+            logGroupNamePrefix=self.name
+        )
+        for page in pages:
+            for group in page.get("logGroups", []):
+                if group.get("logGroupName") == self.name:
+                    return {"retention_days": group.get("retentionInDays")}
+        return None
+
+    def create(self) -> dict[str, Any]:
+        try:
+            self._logs.create_log_group(logGroupName=self.name, tags=dict(self.ctx.tags))
+        except ClientError as exc:
+            # Lambda itself creates the group when a function logs before we get here.
+            if error_code(exc) != "ResourceAlreadyExistsException":
+                raise
+            self._logs.tag_resource(
+                resourceArn=self.ctx.names.log_group_arn, tags=dict(self.ctx.tags)
+            )
+        self._set_retention()
+        return self.outputs()
+
+    def update(self, current: Props, changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
+        self._set_retention()
+        return self.outputs()
+
+    def _set_retention(self) -> None:
+        self._logs.put_retention_policy(
+            logGroupName=self.name, retentionInDays=self.desired()["retention_days"]
+        )
+
+    def delete(self) -> bool:
+        return deleted(lambda: self._logs.delete_log_group(logGroupName=self.name))
+
+    def outputs(self) -> dict[str, Any]:
+        return {"name": self.name, "arn": self.ctx.names.log_group_arn}

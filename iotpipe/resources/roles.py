@@ -1,0 +1,143 @@
+"""The two IAM roles: the function's execution role and the IoT rule's role.
+
+Each is one role with one inline policy (documents from :mod:`iotpipe.policies`), named per
+deployment: the recipe's global ``iot-kinesis-rule-role`` collided between deployments.
+Both depend on nothing, because every ARN they grant is derivable from names; that lets
+them be created first, so IAM has propagated by the time Lambda and IoT need them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+from urllib.parse import unquote
+
+from iotpipe import policies
+from iotpipe.resources.base import Props, Resource
+from iotpipe.resources.common import deleted, get_or_none, queue_enabled, tag_list
+
+POLICY_NAME = "iotpipe"
+
+
+def parse_document(doc: Any) -> Any:
+    """A policy document as a dict, whatever form IAM returned it in.
+
+    IAM returns documents URL-encoded; boto3 decodes them into dicts, other paths (a moto
+    server, a proxy) may leave a JSON string, possibly still percent-encoded.
+    """
+    if isinstance(doc, dict):
+        return doc
+    text = str(doc)
+    if text.lstrip().startswith("%7B") or text.lstrip().startswith("%7b"):
+        text = unquote(text)
+    return json.loads(text)
+
+
+class _Role(Resource):
+    """One role, its trust policy and its single inline policy; subclasses pick the pair."""
+
+    role_attr: ClassVar[str]
+    purpose: ClassVar[str]
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.ctx.names, self.role_attr))
+
+    @property
+    def _iam(self) -> Any:
+        return self.ctx.client("iam")
+
+    def trust(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def policy(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def desired(self) -> Props:
+        return {"trust": self.trust(), "policy": self.policy()}
+
+    def describe(self) -> Props | None:
+        role = get_or_none(lambda: self._iam.get_role(RoleName=self.name))
+        if role is None:
+            return None
+        inline = get_or_none(
+            lambda: self._iam.get_role_policy(RoleName=self.name, PolicyName=POLICY_NAME)
+        )
+        return {
+            "trust": parse_document(role["Role"]["AssumeRolePolicyDocument"]),
+            "policy": None if inline is None else parse_document(inline["PolicyDocument"]),
+        }
+
+    def create(self) -> dict[str, Any]:
+        self._iam.create_role(
+            RoleName=self.name,
+            AssumeRolePolicyDocument=json.dumps(self.trust()),
+            Description=f"iotpipe {self.ctx.names.deployment}: {self.purpose}",
+            Tags=tag_list(self.ctx.tags),
+        )
+        self._put_policy()
+        return self.outputs()
+
+    def update(self, current: Props, changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
+        if "trust" in changes:
+            self._iam.update_assume_role_policy(
+                RoleName=self.name, PolicyDocument=json.dumps(self.trust())
+            )
+        if "policy" in changes:
+            self._put_policy()
+        return self.outputs()
+
+    def _put_policy(self) -> None:
+        self._iam.put_role_policy(
+            RoleName=self.name, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(self.policy())
+        )
+
+    def delete(self) -> bool:
+        """IAM refuses to delete a role that still has policies: remove them all first."""
+        iam = self._iam
+        listed = get_or_none(lambda: iam.list_role_policies(RoleName=self.name))
+        if listed is None:
+            return False
+        for policy_name in listed.get("PolicyNames", []):
+            deleted(lambda p=policy_name: iam.delete_role_policy(RoleName=self.name, PolicyName=p))
+        attached = get_or_none(lambda: iam.list_attached_role_policies(RoleName=self.name))
+        for policy in (attached or {}).get("AttachedPolicies", []):
+            deleted(
+                lambda a=policy["PolicyArn"]: iam.detach_role_policy(
+                    RoleName=self.name, PolicyArn=a
+                )
+            )
+        return deleted(lambda: iam.delete_role(RoleName=self.name))
+
+    def outputs(self) -> dict[str, Any]:
+        return {"name": self.name, "arn": self.ctx.names.role_arn(self.name)}
+
+
+class FunctionRole(_Role):
+    """Execution role of the function: read the stream, write the table, log, quarantine."""
+
+    key = "function_role"
+    label = "IAM role (function)"
+    role_attr = "function_role"
+    purpose = "execution role of the telemetry processor"
+
+    def trust(self) -> dict[str, Any]:
+        return policies.lambda_trust(self.ctx.names)
+
+    def policy(self) -> dict[str, Any]:
+        return policies.function_policy(self.ctx.names, queue_enabled(self.ctx))
+
+
+class RuleRole(_Role):
+    """Role the IoT rule assumes to put records on the stream (and its error action)."""
+
+    key = "rule_role"
+    label = "IAM role (IoT rule)"
+    role_attr = "rule_role"
+    purpose = "role of the IoT topic rule"
+
+    def trust(self) -> dict[str, Any]:
+        return policies.rule_trust(self.ctx.names)
+
+    def policy(self) -> dict[str, Any]:
+        return policies.rule_policy(self.ctx.names, queue_enabled(self.ctx))
