@@ -140,7 +140,7 @@ def retry_on_message(
             matches = any(m.lower() in text for m in messages)
             if not matches or (codes and error_code(exc) not in codes):
                 raise
-            delay = min(cap, base * 2**attempt) * (0.5 + random.random() / 2)  # noqa: S311
+            delay = min(cap, base * 2**attempt) * (0.5 + random.random() / 2)
             if clock() + delay > deadline:
                 raise
             attempt += 1

@@ -298,9 +298,7 @@ class _Builder:
         for key, value in data.items():
             w = self.where(data, key, f"{where.key}.{key}")
             if key not in known:
-                self.problems.append(
-                    w.problem(f"unknown key; allowed: {', '.join(sorted(known))}")
-                )
+                self.problems.append(w.problem(f"unknown key; allowed: {', '.join(sorted(known))}"))
                 continue
             try:
                 values[key] = known[key].metadata["check"](value)
@@ -387,8 +385,12 @@ class _Builder:
             w = self.where(data, key, f"tags.{key}")
             value = "" if value is None else str(value)
             if not TAG_KEY_RE.fullmatch(key) or key.lower().startswith(("aws:", "iotpipe:")):
-                self.problems.append(w.problem("tag keys allow 1-128 of letters, digits, space "
-                                               "and _ . : / = + @ -; aws: and iotpipe: are reserved"))
+                self.problems.append(
+                    w.problem(
+                        "tag keys allow 1-128 of letters, digits, space "
+                        "and _ . : / = + @ -; aws: and iotpipe: are reserved"
+                    )
+                )
             elif not TAG_VALUE_RE.fullmatch(value):
                 self.problems.append(w.problem("tag values allow 0-256 of the same characters"))
             else:

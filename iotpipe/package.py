@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import lambda_handler
-
 from iotpipe.config import Config
 
 HANDLER = "lambda_handler.handler.lambda_handler"

@@ -69,7 +69,9 @@ class _Loader(yaml.SafeLoader):
             key = str(key)
             line = key_node.start_mark.line + 1
             if key in result:
-                raise YamlProblem(line, key, f"duplicate key '{key}' (first on line {result.key_lines[key]})")
+                raise YamlProblem(
+                    line, key, f"duplicate key '{key}' (first on line {result.key_lines[key]})"
+                )
             result[key] = self._value(value_node, key, line)
             result.key_lines[key] = line
         return result

@@ -7,6 +7,7 @@ config (nothing was touched), 3 verify found a problem.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import traceback
@@ -95,10 +96,8 @@ def output_option(*choices: str) -> Callable[[F], F]:
 def describe_client_error(exc: ClientError) -> str:
     op = getattr(exc, "operation_name", "?")
     service = ""
-    try:
+    with contextlib.suppress(KeyError, AttributeError):
         service = exc.response["ResponseMetadata"].get("HTTPHeaders", {}).get("x-amz-service", "")
-    except (KeyError, AttributeError):
-        pass
     where = f"{service} {op}".strip()
     return f"AWS error: {where}: {error_code(exc)}: {error_message(exc)}"
 

@@ -48,7 +48,9 @@ class StepView:
         for col in ("resource", "name", "action", "status", "time"):
             table.add_column(col, justify="right" if col == "time" else "left")
         for step in self.steps.values():
-            status = _VERB.get(step.action, step.action) if step.status == "running" else step.status
+            status = (
+                _VERB.get(step.action, step.action) if step.status == "running" else step.status
+            )
             if step.status == "failed":
                 status = f"failed: {step.error}"
             table.add_row(

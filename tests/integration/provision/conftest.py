@@ -9,7 +9,9 @@ import pytest
 
 
 @pytest.fixture(params=["in-process", "http"])
-def aws_endpoint(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
+def aws_endpoint(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str | None]:
     """None: moto patches botocore in this process. A URL: a moto server over HTTP."""
     for var, value in {
         "AWS_ACCESS_KEY_ID": "testing",

@@ -45,4 +45,3 @@ def make_deployment(config: Config, endpoint: str | None, log: CallLog | None = 
 def aws_config(**overrides: Any) -> Config:
     """target aws (so nothing starts the embedded AWS); the endpoint decides where calls go."""
     return Config(target="aws").with_overrides(**overrides)
-

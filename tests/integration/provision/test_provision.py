@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from provision_helpers import CallLog, aws_config, make_deployment
 
 from iotpipe.config import EventSourceConfig, FunctionConfig, TimestreamConfig
 from iotpipe.discover import find_suffixes
 from iotpipe.engine import Engine, StepFailed
 from iotpipe.target import resolve
-
-from provision_helpers import CallLog, aws_config, make_deployment
 
 
 def leftovers(dep: Any) -> list[str]:
@@ -22,11 +21,17 @@ def leftovers(dep: Any) -> list[str]:
     found: list[str] = []
     found += [s for s in gw.client("kinesis").list_streams()["StreamNames"] if base in s]
     found += [f["FunctionName"] for f in gw.client("lambda").list_functions()["Functions"]]
-    found += [m["UUID"] for m in gw.client("lambda").list_event_source_mappings()["EventSourceMappings"]]
-    found += [r["RoleName"] for r in gw.client("iam").list_roles()["Roles"] if base in r["RoleName"]]
+    found += [
+        m["UUID"] for m in gw.client("lambda").list_event_source_mappings()["EventSourceMappings"]
+    ]
+    found += [
+        r["RoleName"] for r in gw.client("iam").list_roles()["Roles"] if base in r["RoleName"]
+    ]
     found += gw.client("sqs").list_queues().get("QueueUrls", [])
     found += [r["ruleName"] for r in gw.client("iot").list_topic_rules()["rules"]]
-    found += [d["DatabaseName"] for d in gw.client("timestream-write").list_databases()["Databases"]]
+    found += [
+        d["DatabaseName"] for d in gw.client("timestream-write").list_databases()["Databases"]
+    ]
     found += [
         g["logGroupName"]
         for g in gw.client("logs").describe_log_groups()["logGroups"]
@@ -51,7 +56,10 @@ def test_up_creates_every_resource_as_configured(aws_endpoint: str | None, home:
 
     table = gw.client("timestream-write").describe_table(DatabaseName=n.database, TableName=n.table)
     retention = table["Table"]["RetentionProperties"]
-    assert retention == {"MemoryStoreRetentionPeriodInHours": 12, "MagneticStoreRetentionPeriodInDays": 30}
+    assert retention == {
+        "MemoryStoreRetentionPeriodInHours": 12,
+        "MagneticStoreRetentionPeriodInDays": 30,
+    }
 
     fn = gw.client("lambda").get_function_configuration(FunctionName=n.function)
     assert (fn["MemorySize"], fn["Timeout"], fn["Runtime"]) == (512, 30, "python3.13")
@@ -76,7 +84,10 @@ def test_up_creates_every_resource_as_configured(aws_endpoint: str | None, home:
     assert rule["errorAction"]["sqs"]["queueUrl"] == outputs["queue"]["url"]
 
     state = json.loads((home / "iot-telemetry.json").read_text())
-    assert state["suffix"] == n.suffix and state["resources"]["mapping"]["uuid"] == outputs["mapping"]["uuid"]
+    assert (
+        state["suffix"] == n.suffix
+        and state["resources"]["mapping"]["uuid"] == outputs["mapping"]["uuid"]
+    )
     assert "SecretAccessKey" not in json.dumps(state) and "testing" not in json.dumps(state)
 
 
@@ -98,9 +109,15 @@ def test_second_up_makes_zero_mutating_calls_and_changes_update_in_place(
     )
     dep = make_deployment(changed, aws_endpoint, log)
     plan = Engine(dep, sleep=lambda s: None).plan()
-    assert sorted((s.key, s.action) for s in plan.changes) == [("function", "update"), ("mapping", "update")]
+    assert sorted((s.key, s.action) for s in plan.changes) == [
+        ("function", "update"),
+        ("mapping", "update"),
+    ]
     Engine(dep, sleep=lambda s: None).apply()
-    assert sorted(op for _, op in log.mutating) == ["UpdateEventSourceMapping", "UpdateFunctionConfiguration"]
+    assert sorted(op for _, op in log.mutating) == [
+        "UpdateEventSourceMapping",
+        "UpdateFunctionConfiguration",
+    ]
 
 
 def test_down_leaves_nothing_and_works_without_state(aws_endpoint: str | None, home: Path) -> None:

@@ -49,7 +49,7 @@ def test_bad_config_exits_2_names_key_and_touches_nothing(
     (tmp_path / "bad.yaml").write_text(text)
     result = CliRunner().invoke(main, ["-c", "bad.yaml", *command])
     assert result.exit_code == 2, result.output
-    assert f"bad.yaml:" in result.output and f" {key}:" in result.output
+    assert "bad.yaml:" in result.output and f" {key}:" in result.output
     assert "Nothing was changed" in result.output
     assert no_aws == []
     assert not (tmp_path / ".iotpipe").exists()

@@ -46,12 +46,42 @@ def test_empty_file_means_defaults(tmp_path: Path) -> None:
     ("text", "line", "key", "allowed"),
     [
         ("event_source:\n  batch_size: 20000\n", 2, "event_source.batch_size", "1 to 10000"),
-        ("event_source:\n  batching_window_s: 301\n", 2, "event_source.batching_window_s", "0 to 300"),
-        ("event_source:\n  max_retry_attempts: -2\n", 2, "event_source.max_retry_attempts", "or -1"),
-        ("event_source:\n  max_record_age_s: 30\n", 2, "event_source.max_record_age_s", "60 to 604800"),
-        ("event_source:\n  starting_position: AT_NOON\n", 2, "event_source.starting_position", "TRIM_HORIZON"),
-        ("timestream:\n  memory_retention_hours: 9000\n", 2, "timestream.memory_retention_hours", "1 to 8766"),
-        ("timestream:\n  magnetic_retention_days: 0\n", 2, "timestream.magnetic_retention_days", "1 to 73000"),
+        (
+            "event_source:\n  batching_window_s: 301\n",
+            2,
+            "event_source.batching_window_s",
+            "0 to 300",
+        ),
+        (
+            "event_source:\n  max_retry_attempts: -2\n",
+            2,
+            "event_source.max_retry_attempts",
+            "or -1",
+        ),
+        (
+            "event_source:\n  max_record_age_s: 30\n",
+            2,
+            "event_source.max_record_age_s",
+            "60 to 604800",
+        ),
+        (
+            "event_source:\n  starting_position: AT_NOON\n",
+            2,
+            "event_source.starting_position",
+            "TRIM_HORIZON",
+        ),
+        (
+            "timestream:\n  memory_retention_hours: 9000\n",
+            2,
+            "timestream.memory_retention_hours",
+            "1 to 8766",
+        ),
+        (
+            "timestream:\n  magnetic_retention_days: 0\n",
+            2,
+            "timestream.magnetic_retention_days",
+            "1 to 73000",
+        ),
         ("timestream:\n  record_model: wide\n", 2, "timestream.record_model", "multi, single"),
         ("function:\n  memory_mb: '256'\n", 2, "function.memory_mb", "not an integer"),
         ("function:\n  runtime: python2.7\n", 2, "function.runtime", "python3.13"),
@@ -61,10 +91,10 @@ def test_empty_file_means_defaults(tmp_path: Path) -> None:
         ("suffix: ABC\n", 1, "suffix", "4-8 of a-z 0-9"),
         ("target: cloud\n", 1, "target", "local, aws"),
         ("region: mars\n", 1, "region", "AWS Region"),
-        ("iot_rule:\n  topic: \"iot/x' OR 1=1 --\"\n", 2, "iot_rule.topic", "allowed per level"),
+        ('iot_rule:\n  topic: "iot/x\' OR 1=1 --"\n', 2, "iot_rule.topic", "allowed per level"),
         ("iot_rule:\n  topic: iot/#/data\n", 2, "iot_rule.topic", "# as the last level"),
         ("iot_rule:\n  topic: a/b/c/d/e/f/g/h/i\n", 2, "iot_rule.topic", "8 levels"),
-        ("iot_rule:\n  partition_key: \"a\\\"b\"\n", 2, "iot_rule.partition_key", "templates"),
+        ('iot_rule:\n  partition_key: "a\\"b"\n', 2, "iot_rule.partition_key", "templates"),
         ("timestream:\n  table: 'a b'\n", 2, "timestream.table", "3-256"),
         ("sensors:\n  time: {min: 0, max: 1}\n", 2, "sensors.time", "measure name"),
         ("sensors:\n  DeviceId: {min: 0, max: 1}\n", 2, "sensors.DeviceId", "reserved"),
@@ -76,7 +106,12 @@ def test_empty_file_means_defaults(tmp_path: Path) -> None:
         ("tags:\n  'aws:owner': me\n", 2, "tags.aws:owner", "reserved"),
         ("legacy:\n  enabled: yes please\n", 2, "legacy.enabled", "true or false"),
         ("colour: blue\n", 1, "colour", "allowed: name, suffix"),
-        ("stream:\n  shard_count: 2\n", 2, "stream.shard_count", "allowed: mode, retention_hours, shards"),
+        (
+            "stream:\n  shard_count: 2\n",
+            2,
+            "stream.shard_count",
+            "allowed: mode, retention_hours, shards",
+        ),
     ],
 )
 def test_bad_values_name_line_key_and_what_is_allowed(
@@ -90,12 +125,18 @@ def test_bad_values_name_line_key_and_what_is_allowed(
 
 def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
     found = problems(tmp_path, "name: X\nevent_source:\n  batch_size: 0\n  bogus: 1\n")
-    assert [p.split(": ")[1] for p in found] == ["name", "event_source.batch_size", "event_source.bogus"]
+    assert [p.split(": ")[1] for p in found] == [
+        "name",
+        "event_source.batch_size",
+        "event_source.bogus",
+    ]
 
 
 def test_duplicate_keys_are_an_error_not_last_wins(tmp_path: Path) -> None:
     found = problems(tmp_path, "function:\n  memory_mb: 256\n  memory_mb: 512\n")
-    assert found == [f"{tmp_path / 'iotpipe.yaml'}:3: memory_mb: duplicate key 'memory_mb' (first on line 2)"]
+    assert found == [
+        f"{tmp_path / 'iotpipe.yaml'}:3: memory_mb: duplicate key 'memory_mb' (first on line 2)"
+    ]
 
 
 def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
@@ -107,9 +148,9 @@ def test_yaml_syntax_error_names_the_line(tmp_path: Path) -> None:
 def test_env_interpolation_types_and_defaults(tmp_path: Path) -> None:
     text = (
         "name: ${NAME}\n"
-        "function:\n  memory_mb: ${MEM:-512}\n  timeout_s: \"${TIMEOUT}\"\n"
+        'function:\n  memory_mb: ${MEM:-512}\n  timeout_s: "${TIMEOUT}"\n'
         "tags:\n  owner: team-${TEAM}\n"
-        "devices:\n  s1: {location: \"hall-$${NOT_A_VAR}\"}\n"
+        'devices:\n  s1: {location: "hall-$${NOT_A_VAR}"}\n'
     )
     cfg = config.load(write(tmp_path, text), {"NAME": "plant-a", "TIMEOUT": "30", "TEAM": "ops"})
     assert cfg.name == "plant-a"
@@ -120,7 +161,9 @@ def test_env_interpolation_types_and_defaults(tmp_path: Path) -> None:
 
 def test_unset_env_var_names_key_and_line(tmp_path: Path) -> None:
     found = problems(tmp_path, "region: us-east-1\nname: ${DEPLOYMENT_NAME}\n")
-    assert found == [f"{tmp_path / 'iotpipe.yaml'}:2: name: environment variable DEPLOYMENT_NAME is not set"]
+    assert found == [
+        f"{tmp_path / 'iotpipe.yaml'}:2: name: environment variable DEPLOYMENT_NAME is not set"
+    ]
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -128,7 +171,9 @@ def test_missing_file(tmp_path: Path) -> None:
         config.load(tmp_path / "nope.yaml", {})
 
 
-def test_find_config_prefers_explicit_then_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_find_config_prefers_explicit_then_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert config.find_config(None) is None
     (tmp_path / "config").mkdir()

@@ -173,7 +173,9 @@ def test_destroy_goes_in_reverse_order_and_forgets_state(world: World, tmp_path:
     report = Engine(dep).destroy()
     order = [key for _, key in world.calls]
     assert order.index("mapping") < order.index("function") < order.index("function_role")
-    assert order.index("rule") < order.index("rule_role") and order.index("rule") < order.index("stream")
+    assert order.index("rule") < order.index("rule_role") and order.index("rule") < order.index(
+        "stream"
+    )
     assert world.props == {} and not dep.state.path.exists()
     assert all(r["deleted"] for r in report)
     # Again, with nothing there: NotFound counts as done.

@@ -44,8 +44,15 @@ def test_names_fit_every_service_limit_for_the_longest_name() -> None:
 
 def test_arns_use_the_partition_from_sts() -> None:
     names = Names.of(Config(region="cn-north-1"), "abc123", "123456789012", "aws-cn")
-    for arn in (names.stream_arn, names.table_arn, names.queue_arn, names.rule_arn,
-                names.function_arn, names.log_group_arn, names.role_arn("r")):
+    for arn in (
+        names.stream_arn,
+        names.table_arn,
+        names.queue_arn,
+        names.rule_arn,
+        names.function_arn,
+        names.log_group_arn,
+        names.role_arn("r"),
+    ):
         assert arn.startswith("arn:aws-cn:"), arn
     assert names.role_arn("r") == "arn:aws-cn:iam::123456789012:role/r"
     assert names.tags({"team": "x"}) == {"team": "x", "iotpipe:deployment": "iot-telemetry-abc123"}

@@ -1,0 +1,228 @@
+"""``iotpipe demo``: the whole tour on the embedded AWS, in one command.
+
+up -> send-test (the fleet plus invalid data) -> wait until Timestream has every valid
+message -> the query presets -> verify --probe -> down (unless ``--keep``), then a short
+report. It calls the same functions as the individual commands (the engine, the sender,
+the presets, the checks); only the rendering is passed in (:class:`DemoView`), so this
+module has no click or rich in it and the CLI keeps one way of showing each thing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from iotpipe import query
+from iotpipe.config import Config
+from iotpipe.engine import Engine
+from iotpipe.errors import IotpipeError, UsageError
+from iotpipe.fleet import Message, SendOptions, message_source
+from iotpipe.state import home
+from iotpipe.target import Deployment
+from iotpipe.traffic import Outcome, Summary, deliver, sink_for
+from iotpipe.verify import Check, verify
+
+DEMO_PRESETS = ("by-device", "per-minute", "quality")
+
+
+class DemoView(Protocol):
+    """How the CLI shows each stage; every method may do nothing (``--output json``)."""
+
+    def steps(self, title: str) -> AbstractContextManager[Callable[..., None]]: ...
+    def progress(self, total: int) -> AbstractContextManager[Callable[[Outcome], None]]: ...
+    def sent(self, summary: Summary) -> None: ...
+    def result(self, title: str, result: query.Result) -> None: ...
+    def checks(self, checks: list[Check]) -> None: ...
+    def note(self, text: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    devices: int | None = None
+    messages: int = 300
+    seed: int = 42
+    invalid_ratio: float = 0.03
+    timeout_s: float = 120.0
+    keep: bool = False
+
+
+@dataclass
+class Stage:
+    name: str
+    ok: bool = False
+    seconds: float = 0.0
+    detail: str = ""
+
+
+@dataclass
+class DemoReport:
+    deployment: str
+    stages: list[Stage] = field(default_factory=list)
+    error: str | None = None
+    verify_failed: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.error else 3 if self.verify_failed else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "deployment": self.deployment,
+            "ok": self.exit_code == 0,
+            "error": self.error,
+            "stages": [s.__dict__ for s in self.stages],
+            **self.details,
+        }
+
+    @contextmanager
+    def stage(self, name: str, clock: Callable[[], float]) -> Iterator[Stage]:
+        """Time a stage; it is ok unless it raised or the body said otherwise."""
+        stage = Stage(name, ok=True)
+        self.stages.append(stage)
+        started = clock()
+        try:
+            yield stage
+        except Exception as exc:
+            stage.ok, stage.detail = False, str(exc)
+            raise
+        finally:
+            stage.seconds = round(clock() - started, 2)
+
+
+@contextmanager
+def embedded_aws(config: Config, endpoint_url: str | None, keep: bool) -> Iterator[bool]:
+    """Start the embedded AWS for the demo (True if we started it) and stop it afterwards,
+    unless it was already running or ``keep`` is set. An explicit endpoint is used as is."""
+    if config.target != "local":
+        raise UsageError(
+            "The demo runs on the embedded AWS: use a config with 'target: local' "
+            "(the default), e.g. iotpipe -c config/iotpipe.yaml demo."
+        )
+    if endpoint_url:
+        yield False
+        return
+    from iotpipe.local.lifecycle import ensure_running, stop
+
+    _, started = ensure_running(home())
+    try:
+        yield started
+    finally:
+        if started and not keep:
+            stop(home())
+
+
+def expected_rows(messages: list[Message], model: str) -> int:
+    """Rows the valid messages become: one per message (multi) or per measure (single)."""
+    valid = [m for m in messages if m.invalid is None]
+    return len(valid) if model == "multi" else sum(len(m.values) for m in valid)
+
+
+def count_rows(dep: Deployment) -> int:
+    source = f'"{dep.names.database}"."{dep.names.table}"'
+    rows = query.run(
+        dep.gateway.client("timestream-query"),
+        f"SELECT count(*) AS n FROM {source} WHERE time > ago(1d)",
+    ).rows
+    return int(rows[0]["n"]) if rows else 0
+
+
+def wait_for_rows(
+    dep: Deployment,
+    target: int,
+    timeout_s: float,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> int:
+    """Poll (0.25 s, x1.5, up to 2 s) until the table holds ``target`` rows; return the count."""
+    deadline = clock() + timeout_s
+    delay = 0.25
+    while True:
+        n = count_rows(dep)
+        if n >= target:
+            return n
+        if clock() > deadline:
+            raise IotpipeError(
+                f"Timestream has {n} of {target} expected rows after {timeout_s:.0f} s: "
+                "see 'iotpipe verify' and 'iotpipe query quality'."
+            )
+        sleep(delay)
+        delay = min(delay * 1.5, 2.0)
+
+
+def run_demo(
+    dep: Deployment,
+    opts: DemoOptions,
+    view: DemoView,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> DemoReport:
+    report = DemoReport(dep.names.deployment)
+    try:
+        _tour(dep, opts, view, report, sleep, clock)
+    except Exception as exc:
+        report.error = str(exc) or type(exc).__name__
+    finally:
+        if not opts.keep:
+            try:
+                with report.stage("down", clock), view.steps(f"down {dep.names.deployment}") as ev:
+                    Engine(dep, sleep=sleep, clock=clock).destroy(on_event=ev)
+            except Exception as exc:
+                report.error = report.error or f"down failed: {exc}"
+    return report
+
+
+def _tour(
+    dep: Deployment,
+    opts: DemoOptions,
+    view: DemoView,
+    report: DemoReport,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> None:
+    with report.stage("up", clock) as st, view.steps(f"up {dep.names.deployment}") as ev:
+        Engine(dep, sleep=sleep, clock=clock).apply(on_event=ev)
+        st.detail = f"{dep.names.deployment} on {dep.gateway.endpoint_url or 'AWS'}"
+    baseline = count_rows(dep)
+
+    send = SendOptions(
+        devices=opts.devices,
+        messages=opts.messages,
+        seed=opts.seed,
+        invalid_ratio=opts.invalid_ratio,
+    )
+    messages = list(message_source(dep.config, send, opts.seed, datetime.now(UTC)))
+    with report.stage("send-test", clock) as st, view.progress(len(messages)) as on_batch:
+        summary = deliver(messages, sink_for(dep, "kinesis"), on_batch=on_batch)
+        st.ok = summary.failed == 0
+        st.detail = f"{summary.sent} sent ({summary.invalid} invalid), {summary.rate:.0f} msg/s"
+    view.sent(summary)
+    report.details["send"] = summary.as_dict()
+
+    want = expected_rows(messages, dep.config.timestream.record_model)
+    with report.stage("wait for the pipeline", clock) as st:
+        wait_for_rows(dep, baseline + want, opts.timeout_s, sleep, clock)
+        st.detail = f"{want} new rows in Timestream"
+
+    with report.stage("query presets", clock) as st:
+        shown = {}
+        for name in DEMO_PRESETS:
+            result = query.query_deployment(dep, preset_name=name, since="1d")
+            view.result(f"query {name}", result)
+            shown[name] = result.rows
+        st.detail = f"{len(shown['by-device'])} devices, {len(shown['quality'])} quarantine reasons"
+    report.details["queries"] = shown
+
+    with report.stage("verify --probe", clock) as st:
+        checks = verify(dep, probe=True, timeout_s=opts.timeout_s, sleep=sleep, clock=clock)
+        view.checks(checks)
+        failed = [c for c in checks if not c.ok]
+        st.ok = not failed
+        st.detail = f"{len(checks) - len(failed)}/{len(checks)} checks passed"
+        report.verify_failed = bool(failed)
+    report.details["checks"] = [c.as_dict() for c in checks]

@@ -1,0 +1,486 @@
+"""Reading the pipeline's results: Timestream SQL (presets or raw) and the failure queue.
+
+Timestream pages are <= 1 MB and **can be empty while NextToken is present**, so we page
+until the token is gone, and type every value from ``ColumnInfo`` (ScalarValue is always a
+string). Presets exist for both record models: ``single`` (the recipe's, one record per
+measure, value in ``measure_value::double``) and ``multi`` (one record per message, measure
+name ``metrics``, one column per measure). A multi-measure table only has columns for
+measures it has seen, and naming another is an error, so multi presets first ask which
+measure columns exist (a ``LIMIT 1`` query whose ColumnInfo is the table's schema).
+
+``quality`` reads the failure queue, not Timestream: quarantined messages never reach the
+table. It peeks without consuming (see :func:`peek`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from iotpipe.aws import is_not_found
+from iotpipe.errors import IotpipeError, UsageError
+from iotpipe.resources.timeseries import closed_service_guard
+from iotpipe.target import Deployment
+from lambda_handler.reasons import REASONS
+
+DURATION_RE = re.compile(r"^(\d+)(ns|us|ms|s|m|h|d)$")
+_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
+PRESETS = ("recent", "by-device", "per-minute", "quality")
+OTHER_REASONS = {
+    "batch_failure": "the event source mapping gave up on a batch (retries or age exhausted)",
+    "rule_error": "the IoT rule could not put the message on the stream",
+    "unrecognized": "a message iotpipe did not write",
+}
+
+
+def seconds(duration: str) -> float:
+    """``15m`` -> 900.0; the Timestream duration literal forms only."""
+    m = DURATION_RE.fullmatch(duration)
+    if not m:
+        raise UsageError(f"{duration!r} is not a duration like 30s, 15m, 1h or 7d.")
+    return int(m.group(1)) * _SECONDS[m.group(2)]
+
+
+# --- results ------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """Typed rows as objects (column order kept), plus notes for people."""
+
+    columns: list[str] = field(default_factory=list)
+    types: list[str] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def drop_empty(self, prefix: str) -> Result:
+        """Without ``prefix*`` columns that are null in every row (absent measures)."""
+        keep = [
+            i
+            for i, c in enumerate(self.columns)
+            if not c.startswith(prefix) or any(r.get(c) is not None for r in self.rows)
+        ]
+        cols = [self.columns[i] for i in keep]
+        return Result(
+            cols,
+            [self.types[i] for i in keep],
+            [{c: r[c] for c in cols} for r in self.rows],
+            self.notes,
+        )
+
+
+def value(datum: Mapping[str, Any], typ: Mapping[str, Any]) -> Any:
+    """One Datum as Python: BIGINT/INTEGER int, DOUBLE float, BOOLEAN bool, NullValue None;
+    timestamps and the rest stay the exact strings Timestream returns."""
+    if datum.get("NullValue"):
+        return None
+    if "ArrayValue" in datum:
+        inner = typ.get("ArrayColumnInfo", {}).get("Type", {})
+        return [value(d, inner) for d in datum["ArrayValue"]]
+    if "RowValue" in datum:
+        cols = typ.get("RowColumnInfo", [])
+        data = datum["RowValue"]["Data"]
+        return {c["Name"]: value(d, c["Type"]) for c, d in zip(cols, data, strict=False)}
+    if "TimeSeriesValue" in datum:
+        inner = typ.get("TimeSeriesMeasureValueColumnInfo", {}).get("Type", {})
+        points = datum["TimeSeriesValue"]
+        return [{"time": p["Time"], "value": value(p["Value"], inner)} for p in points]
+    text = datum.get("ScalarValue")
+    if text is None:
+        return None
+    kind = typ.get("ScalarType")
+    if kind in ("BIGINT", "INTEGER"):
+        return int(text)
+    if kind == "DOUBLE":
+        return float(text)
+    if kind == "BOOLEAN":
+        return text.lower() == "true"
+    return text
+
+
+def _type_name(typ: Mapping[str, Any]) -> str:
+    if "ScalarType" in typ:
+        return str(typ["ScalarType"])
+    if "ArrayColumnInfo" in typ:
+        return "ARRAY"
+    return "ROW" if "RowColumnInfo" in typ else "TIMESERIES"
+
+
+def run(client: Any, sql: str) -> Result:
+    """Run one query to its last page. Access refusals become the 'closed service' sentence."""
+    result = Result()
+    info: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"QueryString": sql}
+    with closed_service_guard():
+        while True:
+            page = client.query(**kwargs)
+            if not info and page.get("ColumnInfo"):
+                info = page["ColumnInfo"]
+                result.columns = [c["Name"] for c in info]
+                result.types = [_type_name(c["Type"]) for c in info]
+            for row in page.get("Rows", []):
+                data = row["Data"]
+                result.rows.append(
+                    {c["Name"]: value(d, c["Type"]) for c, d in zip(info, data, strict=True)}
+                )
+            token = page.get("NextToken")
+            if not token:
+                return result
+            kwargs["NextToken"] = token
+
+
+# --- presets ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a preset is about. Names come from validated config, so quoting cannot break."""
+
+    database: str
+    table: str
+    model: str
+    measures: tuple[str, ...]
+    since: str = "1h"
+    device: str | None = None
+    limit: int = 10
+
+    @property
+    def source(self) -> str:
+        return f'"{self.database}"."{self.table}"'
+
+    def where(self, *extra: str) -> str:
+        parts = [f"time > ago({self.since})", *extra]
+        if self.device is not None:
+            parts.append(f"DeviceId = {literal(self.device)}")
+        return " AND ".join(parts)
+
+    def measure_filter(self) -> str:
+        if self.model == "multi":
+            return "measure_name = 'metrics'"
+        return f"measure_name IN ({', '.join(literal(m) for m in self.measures)})"
+
+
+def literal(text: str) -> str:
+    """A SQL string literal (quotes doubled), for values that come from the command line."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def recent_sql(s: Scope) -> str:
+    """The recipe's first query: the latest records."""
+    return f"SELECT * FROM {s.source} WHERE {s.where()} ORDER BY time DESC LIMIT {s.limit}"
+
+
+def by_device_sql(s: Scope) -> str:
+    """The recipe's second query (average temperature per device), for every measure."""
+    if s.model == "multi":
+        avgs = [f'avg("{m}") AS avg_{m}' for m in s.measures]
+    else:
+        avgs = [
+            f"avg(CASE WHEN measure_name = '{m}' THEN measure_value::double END) AS avg_{m}"
+            for m in s.measures
+        ]
+    cols = ", ".join(["DeviceId", *avgs, "count(DISTINCT time) AS messages"])
+    return (
+        f"SELECT {cols} FROM {s.source} WHERE {s.where(s.measure_filter())} "
+        "GROUP BY DeviceId ORDER BY DeviceId"
+    )
+
+
+def per_minute_sql(s: Scope) -> str:
+    """avg/min/max per device, measure and minute (``bin(time, 1m)``)."""
+    order = "ORDER BY minute, DeviceId, measure"
+    if s.model == "single":
+        v = "measure_value::double"
+        return (
+            f"SELECT DeviceId, measure_name AS measure, bin(time, 1m) AS minute, "
+            f"avg({v}) AS avg_value, min({v}) AS min_value, max({v}) AS max_value, "
+            f"count(*) AS samples FROM {s.source} WHERE {s.where(s.measure_filter())} "
+            f"GROUP BY DeviceId, measure_name, bin(time, 1m) {order}"
+        )
+    parts = []
+    for m in s.measures:
+        col = f'"{m}"'
+        parts.append(
+            f"SELECT DeviceId, '{m}' AS measure, bin(time, 1m) AS minute, avg({col}) AS avg_value, "
+            f"min({col}) AS min_value, max({col}) AS max_value, count({col}) AS samples "
+            f"FROM {s.source} WHERE {s.where(s.measure_filter(), f'{col} IS NOT NULL')} "
+            "GROUP BY DeviceId, bin(time, 1m)"
+        )
+    return f"SELECT * FROM ({' UNION ALL '.join(parts)}) AS per_minute {order}"
+
+
+SQL_PRESETS: dict[str, Callable[[Scope], str]] = {
+    "recent": recent_sql,
+    "by-device": by_device_sql,
+    "per-minute": per_minute_sql,
+}
+
+
+def measure_columns(
+    client: Any, database: str, table: str, wanted: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The configured measures that exist as columns of a multi-measure table."""
+    probe = run(client, f'SELECT * FROM "{database}"."{table}" LIMIT 1')
+    return tuple(m for m in wanted if m in probe.columns)
+
+
+def preset(client: Any, name: str, scope: Scope) -> Result:
+    """Run a SQL preset; say so in ``notes`` when there is nothing to show."""
+    if scope.model == "multi" and name != "recent":
+        measures = measure_columns(client, scope.database, scope.table, scope.measures)
+        if not measures:
+            return Result(notes=[empty_note(scope)])
+        scope = replace(scope, measures=measures)
+    result = run(client, SQL_PRESETS[name](scope))
+    if name == "by-device":
+        result = result.drop_empty("avg_")
+    if not result.rows:
+        result.notes.append(empty_note(scope))
+    return result
+
+
+def empty_note(scope: Scope) -> str:
+    who = f" for device {scope.device}" if scope.device else ""
+    return (
+        f"No rows in {scope.database}.{scope.table}{who} in the last {scope.since}: "
+        "send data with 'iotpipe send-test' (the pipeline takes a few seconds), "
+        "or widen --since."
+    )
+
+
+# --- the failure queue (quality) ------------------------------------------------------------
+
+
+@dataclass
+class Quarantined:
+    """One message on the failure queue, classified by shape."""
+
+    message_id: str
+    receipt: str
+    sent_ms: int
+    body: Any
+
+    @property
+    def reason(self) -> str:
+        b = self.body if isinstance(self.body, dict) else {}
+        if "reason" in b and b.get("source") == "iotpipe-handler":
+            return str(b["reason"])
+        if "KinesisBatchInfo" in b:
+            return "batch_failure"
+        if "ruleName" in b and "failures" in b:
+            return "rule_error"
+        return "unrecognized"
+
+    @property
+    def device(self) -> str | None:
+        b = self.body if isinstance(self.body, dict) else {}
+        dev = b.get("deviceId")
+        return dev if isinstance(dev, str) else None
+
+    @property
+    def detail(self) -> str:
+        b = self.body if isinstance(self.body, dict) else {}
+        if "detail" in b:
+            return str(b["detail"])
+        if self.reason == "batch_failure":
+            info = b.get("KinesisBatchInfo", {})
+            return f"{info.get('batchSize', '?')} records of {info.get('shardId', '?')}"
+        if self.reason == "rule_error":
+            return "; ".join(str(f.get("errorMessage", "")) for f in b.get("failures", []))
+        return str(self.body)[:200]
+
+
+@contextmanager
+def peek(
+    sqs: Any, url: str, *, limit: int = 1000, hold_s: int = 30, wait_s: int = 0
+) -> Iterator[list[Quarantined]]:
+    """Read up to ``limit`` messages without consuming them.
+
+    Each is held invisible for ``hold_s`` while we read on (so the next receive returns
+    other messages, which VisibilityTimeout=0 would not guarantee) and made visible again
+    on exit, whatever happens; if this process dies, they reappear after ``hold_s``. Callers
+    may delete what they own (the probe does) via :func:`forget`. ``wait_s`` > 0 long-polls,
+    which on AWS makes an empty answer mean empty.
+    """
+    seen: dict[str, Quarantined] = {}
+    try:
+        while len(seen) < limit:
+            resp = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=min(10, limit - len(seen)),
+                VisibilityTimeout=hold_s,
+                WaitTimeSeconds=wait_s,
+                MessageSystemAttributeNames=["SentTimestamp"],
+            )
+            got = resp.get("Messages", [])
+            if not got:
+                break
+            for m in got:
+                seen[m["MessageId"]] = Quarantined(
+                    m["MessageId"],
+                    m["ReceiptHandle"],
+                    int(m.get("Attributes", {}).get("SentTimestamp", 0)),
+                    _loads(m.get("Body", "")),
+                )
+        yield list(seen.values())
+    finally:
+        handles = [q.receipt for q in seen.values() if q.receipt]
+        for i in range(0, len(handles), 10):
+            entries = [
+                {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                for n, h in enumerate(handles[i : i + 10])
+            ]
+            sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+
+
+def forget(sqs: Any, url: str, message: Quarantined) -> None:
+    """Delete a peeked message (and do not release it)."""
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message.receipt)
+    message.receipt = ""
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def quality(
+    messages: list[Quarantined],
+    *,
+    since: str | None = None,
+    device: str | None = None,
+    now_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+) -> Result:
+    """Quarantined messages grouped by reason, most frequent first."""
+    oldest = now_ms() - int(seconds(since) * 1000) if since else 0
+    groups: dict[str, list[Quarantined]] = {}
+    for q in messages:
+        if q.sent_ms >= oldest and (device is None or q.device == device):
+            groups.setdefault(q.reason, []).append(q)
+    rows = []
+    for reason, qs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        devices = sorted({q.device for q in qs if q.device})
+        shown = ", ".join(devices[:5]) + (f" (+{len(devices) - 5})" if len(devices) > 5 else "")
+        rows.append(
+            {
+                "reason": reason,
+                "count": len(qs),
+                "devices": shown,
+                "meaning": REASONS.get(reason) or OTHER_REASONS.get(reason, ""),
+                "example": qs[0].detail,
+            }
+        )
+    columns = ["reason", "count", "devices", "meaning", "example"]
+    types = ["VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR"]
+    return Result(columns, types, rows)
+
+
+# --- per deployment (what the CLI calls) ------------------------------------------------------
+
+
+def query_deployment(
+    dep: Deployment,
+    *,
+    preset_name: str | None = None,
+    sql: str | None = None,
+    since: str = "1h",
+    device: str | None = None,
+    limit: int = 10,
+) -> Result:
+    """A preset or raw SQL against this deployment's table (or, for quality, its queue)."""
+    seconds(since)  # validate before any call
+    if sql is not None:
+        result = run(dep.gateway.client("timestream-query"), sql)
+        if not result.rows:
+            result.notes.append("The query returned no rows.")
+        return result
+    if preset_name == "quality":
+        return quarantine_report(dep, since=since, device=device)
+    if preset_name not in SQL_PRESETS:
+        raise UsageError(f"Unknown preset {preset_name!r}; choose one of {', '.join(PRESETS)}.")
+    cfg = dep.config
+    scope = Scope(
+        dep.names.database,
+        dep.names.table,
+        cfg.timestream.record_model,
+        tuple(cfg.sensors),
+        since,
+        device,
+        limit,
+    )
+    return preset(dep.gateway.client("timestream-query"), preset_name, scope)
+
+
+def failure_queue_url(dep: Deployment) -> str:
+    sqs = dep.gateway.client("sqs")
+    try:
+        return str(sqs.get_queue_url(QueueName=dep.names.queue)["QueueUrl"])
+    except ClientError as exc:
+        if is_not_found(exc):
+            raise IotpipeError(
+                f"The failure queue {dep.names.queue} does not exist: run 'iotpipe up' "
+                "(with event_source.failure_queue: true)."
+            ) from None
+        raise
+
+
+def long_poll_s(dep: Deployment) -> int:
+    """1 s on AWS, where a short poll may miss messages; 0 on a local or test endpoint."""
+    return 0 if dep.gateway.local or dep.gateway.endpoint_url else 1
+
+
+def quarantine_report(
+    dep: Deployment, *, since: str | None, device: str | None, limit: int = 1000
+) -> Result:
+    """``quality``: what the failure queue holds, by reason (peeked, not consumed)."""
+    sqs = dep.gateway.client("sqs")
+    url = failure_queue_url(dep)
+    with peek(sqs, url, limit=limit, wait_s=long_poll_s(dep)) as messages:
+        result = quality(messages, since=since, device=device)
+    if len(messages) >= limit:
+        result.notes.append(f"Counted the first {limit} messages on {dep.names.queue} only.")
+    if not result.rows:
+        window = f" in the last {since}" if since else ""
+        result.notes.append(
+            f"Nothing quarantined{window} on {dep.names.queue}: every message was valid, "
+            "or none was sent."
+        )
+    return result
+
+
+# --- renderers ----------------------------------------------------------------------------
+
+
+def to_json(result: Result) -> str:
+    return json.dumps(result.rows, indent=2, default=str)
+
+
+def to_csv(result: Result) -> str:
+    """RFC 4180 CSV with a header; null is the empty field, lists/objects are JSON."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(result.columns)
+    for row in result.rows:
+        writer.writerow([_cell(row.get(c)) for c in result.columns])
+    return buf.getvalue()
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, list | dict):
+        return json.dumps(v, default=str)
+    return str(v)
