@@ -79,10 +79,16 @@ class Gateway:
             self._session = boto3.session.Session(**kwargs)
         return self._session
 
-    def client(self, service: str) -> Any:
-        """A cached client; boto3 clients are thread-safe, sessions are not (hence the lock)."""
+    def client(self, service: str, endpoint_url: str | None = None) -> Any:
+        """A cached client; boto3 clients are thread-safe, sessions are not (hence the lock).
+
+        ``endpoint_url`` is for the one service whose endpoint is per account (``iot-data``
+        on AWS); otherwise the gateway's endpoint, if any, applies.
+        """
+        endpoint = endpoint_url or self.endpoint_url
         with self._lock:
-            if service not in self._clients:
+            cache_key = f"{service}@{endpoint_url}" if endpoint_url else service
+            if cache_key not in self._clients:
                 cfg = botocore.config.Config(
                     retries={"mode": self.retry_mode, "max_attempts": self.max_attempts},
                     user_agent_extra=f"iotpipe/{__version__}",
@@ -90,13 +96,13 @@ class Gateway:
                     read_timeout=70,
                 )
                 kwargs: dict[str, Any] = {"config": cfg}
-                if self.endpoint_url:
-                    kwargs["endpoint_url"] = self.endpoint_url
+                if endpoint:
+                    kwargs["endpoint_url"] = endpoint
                 client = self.session().client(service, **kwargs)
                 for hook in self.hooks:
                     hook(client)
-                self._clients[service] = client
-            return self._clients[service]
+                self._clients[cache_key] = client
+            return self._clients[cache_key]
 
     def identity(self) -> dict[str, str]:
         """Account, partition and caller ARN; ARNs are built from these, never hard-coded."""

@@ -20,7 +20,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import botocore.config
 from botocore.exceptions import ClientError
 
 from iotpipe.aws import Gateway, error_code
@@ -186,13 +185,7 @@ def iot_data_client(gateway: Gateway) -> Any:
     if gateway.local or gateway.endpoint_url:
         return gateway.client("iot-data")
     address = gateway.client("iot").describe_endpoint(endpointType="iot:Data-ATS")
-    config = botocore.config.Config(retries={"mode": gateway.retry_mode, "max_attempts": 8})
-    client = gateway.session().client(
-        "iot-data", endpoint_url=f"https://{address['endpointAddress']}", config=config
-    )
-    for hook in gateway.hooks:
-        hook(client)
-    return client
+    return gateway.client("iot-data", endpoint_url=f"https://{address['endpointAddress']}")
 
 
 def batches(
@@ -304,6 +297,10 @@ def deliver(
             yield m
 
     def finish(future: Future[Outcome]) -> None:
+        """Runs in the worker thread as the batch completes, so progress is live; errors
+        are left for the main thread to raise (a callback's exception would be lost)."""
+        if future.cancelled() or future.exception() is not None:
+            return
         outcome = future.result()
         with lock:
             summary.add(outcome)
@@ -319,14 +316,17 @@ def deliver(
                 if len(inflight) >= workers:
                     done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
                     for f in done:
-                        finish(f)
-                inflight.add(pool.submit(sink.send, batch))
+                        f.result()  # raises what the batch raised
+                future = pool.submit(sink.send, batch)
+                future.add_done_callback(finish)
+                inflight.add(future)
             for f in inflight:
-                finish(f)
+                f.result()
         except BaseException:
             for f in inflight:
                 f.cancel()
             raise
+    # Leaving the pool joined its threads, so every callback has run.
     summary.seconds = clock() - started
     return summary
 

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from iotpipe import query, resources
+from iotpipe import quarantine, query, resources
 from iotpipe.engine import context_for
 from iotpipe.fleet import Message, iso_ms
 from iotpipe.resources.base import Context, Resource, diff
@@ -261,8 +261,8 @@ class Probe:
         stamp = iso_ms(self.when + timedelta(milliseconds=offset_ms)).replace("T", " ")[:-1]
         return [r for r in rows if str(r.get("time", "")).startswith(stamp)]
 
-    def mine(self, q: query.Quarantined) -> bool:
-        body = q.body if isinstance(q.body, dict) else {}
+    def mine(self, q: quarantine.Quarantined) -> bool:
+        body = q.fields
         text = str(body.get("payload", ""))
         if "payloadBase64" in body:
             text += b64decode(body["payloadBase64"]).decode(errors="replace")
@@ -294,20 +294,20 @@ def run_probe(
     probe = Probe.for_deployment(dep, now(), token)
     ts = dep.gateway.client("timestream-query")
     sqs = dep.gateway.client("sqs")
-    url = query.failure_queue_url(dep)
+    url = quarantine.failure_queue_url(dep)
     started = clock()
     _send(dep, probe, via)
     valid: list[dict[str, Any]] = []
-    quarantined: query.Quarantined | None = None
+    quarantined: quarantine.Quarantined | None = None
     delay = 0.5
     while True:
         if not valid:
             valid = probe.rows_at(query.run(ts, probe.sql(dep)).rows, 0)
         if quarantined is None:
-            with query.peek(sqs, url, wait_s=query.long_poll_s(dep)) as messages:
+            with quarantine.peek(sqs, url, wait_s=quarantine.long_poll_s(dep)) as messages:
                 quarantined = next((q for q in messages if probe.mine(q)), None)
                 if quarantined is not None:
-                    query.forget(sqs, url, quarantined)  # the probe cleans up after itself
+                    quarantine.forget(sqs, url, quarantined)  # the probe cleans up after itself
         if (valid and quarantined) or clock() - started > timeout_s:
             break
         sleep(delay)

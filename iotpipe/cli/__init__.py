@@ -32,10 +32,10 @@ from iotpipe.target import TargetOptions
 @click.option(
     "--output",
     "-o",
-    type=click.Choice(["table", "json"]),
+    type=click.Choice(["table", "json", "csv"]),
     default="table",
     show_default=True,
-    help="Output format.",
+    help="Output format (csv: query only).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks and more detail.")
 @click.version_option(__version__, "--version", prog_name="iotpipe")
