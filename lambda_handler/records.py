@@ -50,7 +50,7 @@ class Request:
 
 def plan_requests(readings: Sequence[Reading], model: str) -> list[Request]:
     """All WriteRecords requests for `readings`, at most 100 records each."""
-    order = sorted(range(len(readings)), key=lambda i: _group_key(readings[i].dims))
+    order = sorted(range(len(readings)), key=lambda i: readings[i].identity.group)
     if model == "multi":
         units: list[Owner] = [(i, None) for i in order]
     else:
@@ -79,19 +79,24 @@ def build_request(readings: Sequence[Reading], chunk: Sequence[Owner], model: st
         common["MeasureValueType"] = "DOUBLE"
         if len(names) == 1:
             common["MeasureName"] = next(iter(names))
+    # Usually every dimension but DeviceId is shared: then each record carries only its
+    # identity's ready-made DeviceId list. Otherwise build the list once per identity.
+    device_only = len(shared) == len(first.dims) - 1 and first.dims[0] not in shared
     own_cache: dict[Dimensions, list[dict[str, str]]] = {}
     records = []
     for index, name in chunk:
         reading = readings[index]
-        record: dict[str, Any] = {}
+        identity = reading.identity
+        if device_only and len(identity.dims) == len(first.dims):
+            own = identity.device_dimension
+        else:
+            own = own_cache.get(identity.dims)
+            if own is None:
+                own = [{"Name": n, "Value": v} for n, v in identity.dims if (n, v) not in shared]
+                own_cache[identity.dims] = own
+        record: dict[str, Any] = {"Dimensions": own} if own else {}
         if not same_time:
             record["Time"] = str(reading.time_ms)
-        own = own_cache.get(reading.dims)
-        if own is None:
-            own = [{"Name": n, "Value": v} for n, v in reading.dims if (n, v) not in shared]
-            own_cache[reading.dims] = own
-        if own:
-            record["Dimensions"] = own
         if name is None:
             record["MeasureValues"] = [
                 {"Name": measure, "Value": repr(value), "Type": "DOUBLE"}
@@ -103,11 +108,6 @@ def build_request(readings: Sequence[Reading], chunk: Sequence[Owner], model: st
             record["MeasureValue"] = repr(reading.measures[name])
         records.append(record)
     return Request(common, records, list(chunk))
-
-
-def _group_key(dims: Dimensions) -> Dimensions:
-    """Sort by everything but DeviceId first, so a request's records share the most."""
-    return dims[1:] + dims[:1]
 
 
 def _shared_dimensions(readings: Sequence[Reading], chunk: Sequence[Owner]) -> set[tuple[str, str]]:

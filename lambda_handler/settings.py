@@ -49,6 +49,15 @@ class SensorRule:
     min: float | None
     max: float | None
     inclusive: bool = True
+    lo: float = field(init=False, repr=False, compare=False)  # min, or -inf
+    hi: float = field(init=False, repr=False, compare=False)  # max, or +inf
+
+    def __post_init__(self) -> None:
+        for bound in ("min", "max"):
+            if getattr(self, bound) is not None:
+                object.__setattr__(self, bound, float(getattr(self, bound)))
+        object.__setattr__(self, "lo", -math.inf if self.min is None else self.min)
+        object.__setattr__(self, "hi", math.inf if self.max is None else self.max)
 
     def violation(self, value: float) -> str | None:
         """None when `value` is inside the range, else a sentence saying why not."""
@@ -100,6 +109,8 @@ class Settings:
     magnetic_writes: bool = False
     magnetic_retention_days: int | None = None
     source: str = "built-in recipe defaults"
+    # Per-container memo of identity checks and dimensions (see validate.identify).
+    cache: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
 
 
 def settings_path(environ: Mapping[str, str] | None = None) -> tuple[Path, bool]:
@@ -136,10 +147,17 @@ def from_dict(doc: Any, source: str = "<dict>") -> Settings:
     if doc.get("version") != SETTINGS_VERSION:
         raise SettingsError(f"{source}: version must be {SETTINGS_VERSION}")
     known = {
-        "version", "record_model", "sensors", "devices", "unknown_devices", "defaults",
-        "numeric_strings", "memory_retention_hours", "magnetic_writes",
+        "version",
+        "record_model",
+        "sensors",
+        "devices",
+        "unknown_devices",
+        "defaults",
+        "numeric_strings",
+        "memory_retention_hours",
+        "magnetic_writes",
         "magnetic_retention_days",
-    }  # fmt: skip
+    }
     unknown = sorted(set(doc) - known)
     if unknown:
         raise SettingsError(f"{source}: unknown keys {unknown}")

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import decode, enrich, reasons
 from .decode import Item
-from .model import Reading, Rejection
+from .model import Identity, Reading, Rejection, make_identity
 from .reasons import Problem
 from .settings import SensorRule, Settings
 
@@ -28,20 +28,21 @@ _EPOCH0 = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
 
+MAX_CACHE = 50_000  # memo entries per container before the memo is cleared
+
+
 def evaluate(item: Item, settings: Settings, now_ms: int) -> Reading | Rejection:
     """Decode and check one record; the first failing rule decides the reason."""
     body = decode.decode(item)
-    if isinstance(body, Problem):
+    if type(body) is Problem:
         return Rejection(item, body)
-    device_id = check_device_id(body.get("deviceId"))
-    if isinstance(device_id, Problem):
+    identity = identify(body, settings)
+    if type(identity) is Problem:
         shown = body.get("deviceId")
-        return Rejection(item, device_id, shown if isinstance(shown, str) else None)
-    dims = enrich.dimensions(body, device_id, settings)
-    if isinstance(dims, Problem):
-        return Rejection(item, dims, device_id)
+        return Rejection(item, identity, shown if type(shown) is str else None)
+    device_id = identity.device_id
     time_ms = choose_time(body.get("timestamp"), item.arrival, settings, now_ms)
-    if isinstance(time_ms, Problem):
+    if type(time_ms) is Problem:
         return Rejection(item, time_ms, device_id)
     valid, rejected = check_measures(body, settings)
     if not valid:
@@ -51,7 +52,38 @@ def evaluate(item: Item, settings: Settings, now_ms: int) -> Reading | Rejection
         names = ", ".join(rule.name for rule in settings.sensors)
         problem = Problem(reasons.NO_VALID_MEASURES, f"none of the measures {names}")
         return Rejection(item, problem, device_id)
-    return Reading(item, device_id, time_ms, valid, dims, rejected)
+    return Reading(item, identity, time_ms, valid, rejected)
+
+
+def identify(body: dict[str, Any], settings: Settings) -> Identity | Problem:
+    """deviceId check plus enrichment, memoised per (deviceId, location, deviceType).
+
+    A fleet repeats the same few thousand identities in every batch; remembering the
+    answer saves the regex and the registry lookup on all but the first message.
+    """
+    device, location, kind = body.get("deviceId"), body.get("location"), body.get("deviceType")
+    key = (
+        device,
+        location if type(location) is str else None,
+        kind if type(kind) is str else None,
+    )
+    cache = settings.cache
+    try:
+        return cache[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable deviceId (list, object): no memo
+        return check_device_id(device)  # type: ignore[return-value]
+    device_id = check_device_id(device)
+    if type(device_id) is Problem:
+        answer: Identity | Problem = device_id
+    else:
+        dims = enrich.dimensions(body, device_id, settings)
+        answer = dims if type(dims) is Problem else make_identity(dims)
+    if len(cache) >= MAX_CACHE:
+        cache.clear()
+    cache[key] = answer
+    return answer
 
 
 def check_device_id(value: Any) -> str | Problem:
@@ -86,8 +118,14 @@ def check_measures(
         value = body.get(rule.name)
         if value is None:
             continue
+        # Fast path for the common case, a float inside the range (NaN compares False).
+        if type(value) is float and (
+            rule.lo <= value <= rule.hi if rule.inclusive else rule.lo < value < rule.hi
+        ):
+            valid[rule.name] = value
+            continue
         checked = check_value(rule, value, settings.numeric_strings)
-        if isinstance(checked, Problem):
+        if type(checked) is Problem:
             rejected[rule.name] = checked
         else:
             valid[rule.name] = checked
@@ -116,7 +154,7 @@ def check_value(rule: SensorRule, value: Any, numeric_strings: bool) -> float | 
             return Problem(reasons.NOT_A_NUMBER, f"string {_clip(value)!r} is not numeric")
         number = float(value)
     else:
-        return Problem(reasons.NOT_A_NUMBER, f"a JSON {decode._json_type(value)}")
+        return Problem(reasons.NOT_A_NUMBER, f"a JSON {decode.json_type(value)}")
     if not math.isfinite(number):
         return Problem(reasons.NOT_A_NUMBER, f"{number!r} is not a finite number")
     violation = rule.violation(number)
@@ -131,13 +169,14 @@ def parse_timestamp(value: Any) -> int | Problem:
     A time without an offset is refused: guessing UTC for a device in another zone
     would silently shift its readings by hours.
     """
-    if isinstance(value, bool):
-        return Problem(reasons.INVALID_TIMESTAMP, "timestamp is a boolean")
-    if isinstance(value, int | float):
-        return _epoch_ms(float(value))
-    if not isinstance(value, str):
-        return Problem(reasons.INVALID_TIMESTAMP, f"timestamp is a JSON {decode._json_type(value)}")
-    if EPOCH.fullmatch(value):
+    if type(value) is not str:
+        if isinstance(value, bool):
+            return Problem(reasons.INVALID_TIMESTAMP, "timestamp is a boolean")
+        if isinstance(value, int | float):
+            return _epoch_ms(float(value))
+        kind = decode.json_type(value)
+        return Problem(reasons.INVALID_TIMESTAMP, f"timestamp is a JSON {kind}")
+    if "-" not in value and EPOCH.fullmatch(value):  # ISO dates always contain "-"
         return _epoch_ms(float(value))
     try:
         moment = datetime.fromisoformat(value)

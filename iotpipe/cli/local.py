@@ -1,0 +1,175 @@
+"""``iotpipe local start|stop|status``: the embedded AWS's lifecycle commands.
+
+Only parsing and rendering here; the work is in `iotpipe.local.lifecycle` (no boto3 in
+this module). Exit codes: 0 ok, 1 the operation failed, 2 bad usage (click's own).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from iotpipe.local.lifecycle import LocalError, home_dir
+
+
+def _fail(message: str) -> None:
+    click.echo(f"iotpipe local: {message}", err=True)
+    sys.exit(1)
+
+
+@click.group("local")
+def local() -> None:
+    """The embedded AWS: the whole pipeline on this machine, no account needed."""
+
+
+@local.command("start")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port on 127.0.0.1 (0 picks a free one).",
+)
+@click.option("--foreground", is_flag=True, help="Run in this terminal until Ctrl-C.")
+def start_cmd(port: int, foreground: bool) -> None:
+    """Start the embedded AWS (in the background unless --foreground)."""
+    from iotpipe.local import lifecycle
+
+    home = home_dir()
+    try:
+        if foreground:
+            click.echo(f"starting the embedded AWS (foreground; state in {home}); Ctrl-C stops it")
+        info = lifecycle.start(home, port=port, foreground=foreground)
+    except LocalError as e:
+        _fail(str(e))
+        return
+    if foreground:
+        click.echo("stopped the embedded AWS")
+    else:
+        click.echo(f"started the embedded AWS at {info.endpoint} (pid {info.pid})")
+        click.echo(f"  export AWS_ENDPOINT_URL={info.endpoint}")
+
+
+@local.command("stop")
+def stop_cmd() -> None:
+    """Stop the embedded AWS and its function workers."""
+    from iotpipe.local import lifecycle
+
+    try:
+        stopped = lifecycle.stop(home_dir())
+    except LocalError as e:
+        _fail(str(e))
+        return
+    click.echo("stopped the embedded AWS" if stopped else "the embedded AWS is not running")
+
+
+@local.command("status")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Choice(["table", "json"]),
+    default=None,
+    help="Output format (default: the global --output, else table).",
+)
+@click.pass_context
+def status_cmd(ctx: click.Context, output: str | None) -> None:
+    """Show whether it runs, where, and what flowed through it."""
+    from iotpipe.local import lifecycle
+
+    fmt = output or getattr(ctx.obj, "output", None) or "table"
+    try:
+        data = lifecycle.status(home_dir())
+    except LocalError as e:
+        _fail(str(e))
+        return
+    if fmt == "json":
+        click.echo(json.dumps(data if data is not None else {"running": False}, indent=2))
+    elif data is None:
+        click.echo("the embedded AWS is not running (`iotpipe local start` starts it)")
+    else:
+        render(data, Console())
+    if data is None:
+        sys.exit(1)
+
+
+def render(data: dict[str, Any], console: Console) -> None:
+    """The status as rich tables: the process, the counts, functions and mappings."""
+    up = data.get("uptime_s", 0)
+    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(data.get("started_at", 0)))
+    console.print(
+        f"[bold]embedded AWS[/bold] at {data['endpoint']}  pid {data['pid']}  "
+        f"up {up:.0f} s (since {since})  moto {data.get('moto_version', '?')}"
+    )
+    counts = Table(
+        "records put",
+        "invocations",
+        "errors",
+        "rows in Timestream",
+        "failure queue messages",
+        title="counts",
+    )
+    c = data.get("counts", {})
+    counts.add_row(
+        *(
+            str(c.get(k, 0))
+            for k in (
+                "records_put",
+                "invocations",
+                "errors",
+                "timestream_rows",
+                "failure_queue_messages",
+            )
+        )
+    )
+    console.print(counts)
+    if data.get("functions"):
+        fns = Table(
+            "function",
+            "pid",
+            "invocations",
+            "errors",
+            "timeouts",
+            "crashes",
+            "restarts",
+            "last error",
+            "log",
+            title="functions",
+        )
+        for f in data["functions"]:
+            fns.add_row(
+                f["name"],
+                str(f.get("pid") or "-"),
+                str(f["invocations"]),
+                str(f["errors"]),
+                str(f["timeouts"]),
+                str(f["crashes"]),
+                str(f["restarts"]),
+                f.get("last_error") or "",
+                _short(f.get("log")),
+            )
+        console.print(fns)
+    if data.get("mappings"):
+        maps = Table(
+            "mapping", "function", "state", "shards", "last result", title="event source mappings"
+        )
+        for m in data["mappings"]:
+            maps.add_row(m["uuid"], m["function"], m["state"], str(m["shards"]), m["last_result"])
+        console.print(maps)
+    if data.get("log"):
+        console.print(f"log: {data['log']}")
+
+
+def _short(path: str | None) -> str:
+    if not path:
+        return ""
+    try:
+        return str(Path(path).relative_to(Path.cwd()))
+    except ValueError:
+        return path

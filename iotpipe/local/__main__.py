@@ -1,0 +1,44 @@
+"""``python -m iotpipe.local --home DIR [--port N]``: the embedded AWS process itself.
+
+Started detached by `iotpipe.local.lifecycle.start` (stdout/stderr already go to
+``<home>/local.log``) or in the foreground by ``iotpipe local start --foreground``.
+Exit status 3 means moto changed under us (the message names the version).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m iotpipe.local")
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--log", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    from iotpipe.local.patches import PatchError
+    from iotpipe.local.server import run
+
+    try:
+        return run(args.home, args.port, args.log)
+    except PatchError as e:
+        print(f"iotpipe local: {e}", file=sys.stderr, flush=True)
+        return 3
+    except OSError as e:
+        print(
+            f"iotpipe local: cannot listen on 127.0.0.1:{args.port}: {e}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return 4
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # cleanup is done; skip interpreter teardown (moto, DuckDB): stop in ~0.2 s

@@ -1,0 +1,309 @@
+"""Event source mappings that run: one poller thread per (Kinesis mapping, shard).
+
+moto stores mappings but, with one present, tries to run the function in Docker for every
+single record. The emulator turns that off (see `patches`) and polls instead, like
+Lambda: each poller reads its shard straight from moto's store (no HTTP), gathers a batch
+by BatchSize and MaximumBatchingWindowInSeconds, runs it through the function's worker
+and applies the failure rules of `batching` (partial batch response, bisect, retries,
+record age, OnFailure destination). Updates are read before every batch; a disabled
+mapping pauses with its checkpoint kept; a deleted one stops.
+
+Not modelled: ParallelizationFactor > 1 (one batch per shard at a time; order kept),
+TumblingWindowInSeconds, FilterCriteria, enhanced fan-out consumers, the 6 MB payload cap.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from iotpipe.local import failures
+from iotpipe.local.batching import (
+    Discard,
+    Outcome,
+    RetryPolicy,
+    StreamRecord,
+    interpret,
+    run_batch,
+    take_batch,
+)
+from iotpipe.local.counters import COUNTERS
+from iotpipe.local.functions import FunctionPool
+from iotpipe.local.kinesispatch import PUT_SIGNAL, shard_records
+
+
+def all_backends(backend_dict: Any) -> list[tuple[str, str, Any]]:
+    """(account, region, backend) for every backend moto has created so far."""
+    return [
+        (account, region, backend)
+        for account, regions in list(backend_dict.items())
+        for region, backend in list(regions.items())
+    ]
+
+
+FREE_RETRIES = 8  # consecutive failed invokes before retries back off (0.1 s doubling, 2 s max)
+
+
+class ShardPoller(threading.Thread):
+    """Feeds one shard of one mapping to its function, batch after batch."""
+
+    def __init__(self, manager: EsmManager, esm: Any, stream: Any, shard: Any, start: int):
+        super().__init__(name=f"esm-{esm.uuid[:8]}-{shard.shard_id}", daemon=True)
+        self.manager, self.esm, self.stream, self.shard = manager, esm, stream, shard
+        self.checkpoint = start
+        self.failures = 0  # consecutive failed invocations
+        self.stopped = threading.Event()
+
+    def alive_mapping(self) -> bool:
+        return (
+            not self.stopped.is_set()
+            and self.manager.mapping(self.esm.uuid) is self.esm
+            and bool(self.esm.enabled)
+        )
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            if self.manager.mapping(self.esm.uuid) is not self.esm:
+                return
+            if not self.esm.enabled:
+                self.stopped.wait(0.2)
+                continue
+            try:
+                self._step()
+            except Exception as e:  # keep polling; show the problem in status
+                self.manager.set_result(self.esm.uuid, f"PROBLEM: {type(e).__name__}: {e}")
+                COUNTERS.add("poller_errors")
+                self.stopped.wait(0.5)
+
+    def _step(self) -> None:
+        esm = self.esm
+        size = int(esm.batch_size or 100)
+        window = float(esm.max_batch_window or 0)
+        head = shard_records(self.shard, self.checkpoint, size)
+        first = head[0].created_at if head else None
+        wait = take_batch(len(head), first, size, window, time.time())
+        if wait > 0:
+            with PUT_SIGNAL:
+                PUT_SIGNAL.wait(min(wait, 0.5))
+            return
+        batch = [
+            StreamRecord(r.sequence_number, r.data, r.partition_key, r.created_at) for r in head
+        ]
+        policy = RetryPolicy(
+            max_retries=-1 if esm.max_retry_attempts is None else int(esm.max_retry_attempts),
+            max_age_s=-1 if esm.max_record_age is None else int(esm.max_record_age),
+            bisect=bool(esm.bisect_on_error),
+            report_item_failures="ReportBatchItemFailures" in (esm.function_response_types or []),
+        )
+        result = run_batch(
+            batch,
+            lambda b: self._invoke(b, policy),
+            policy,
+            time.time,
+            on_discard=self._discard,
+            keep_going=self.alive_mapping,
+        )
+        if result.done_seq is not None:
+            self.checkpoint = result.done_seq
+            self.manager.save_checkpoint(esm.uuid, self.shard.shard_id, result.done_seq)
+        COUNTERS.add("batches")
+        self.manager.set_result(
+            esm.uuid, "OK" if not result.errors else "PROBLEM: Function call failed"
+        )
+
+    def _invoke(self, batch: list[StreamRecord], policy: RetryPolicy) -> Outcome:
+        esm = self.esm
+        if self.failures > FREE_RETRIES:  # back off, as Lambda does, once retries pile up
+            self.stopped.wait(min(2.0, 0.1 * 2 ** (self.failures - FREE_RETRIES - 1)))
+        fn = self.manager.function(esm)
+        if fn is None:
+            outcome = Outcome("error", message=f"function {esm.function_arn} does not exist")
+        else:
+            event = {"Records": [self._event(r, fn.role) for r in batch]}
+            res = self.manager.pool.invoke(fn, event)
+            message = (res.error or {}).get("errorMessage", "")
+            outcome = interpret(res.ok, res.payload, batch, policy.report_item_failures, message)
+        self.failures = 0 if outcome.kind == "ok" else self.failures + 1
+        return outcome
+
+    def _event(self, r: StreamRecord, role: str) -> dict[str, Any]:
+        return {
+            "kinesis": {
+                "kinesisSchemaVersion": "1.0",
+                "partitionKey": r.partition_key,
+                "sequenceNumber": str(r.seq),
+                "data": r.data,
+                "approximateArrivalTimestamp": round(r.arrival, 3),
+            },
+            "eventSource": "aws:kinesis",
+            "eventVersion": "1.0",
+            "eventID": f"{self.shard.shard_id}:{r.seq}",
+            "eventName": "aws:kinesis:record",
+            "invokeIdentityArn": role,
+            "awsRegion": self.esm.region,
+            "eventSourceARN": self.stream.arn,
+        }
+
+    def _discard(self, discard: Discard) -> None:
+        COUNTERS.add("records_discarded", len(discard.records))
+        dest = ((self.esm.destination_config or {}).get("OnFailure") or {}).get("Destination")
+        if not dest:
+            return
+        record = failures.esm_failure_record(
+            self.esm.function_arn, self.stream.arn, self.shard.shard_id, discard, time.time()
+        )
+        try:
+            failures.send_to_arn(dest, record)
+        except Exception as e:
+            self.manager.set_result(self.esm.uuid, f"PROBLEM: OnFailure delivery failed: {e}")
+            COUNTERS.add("failure_delivery_errors")
+
+
+class EsmManager:
+    """Keeps one ShardPoller per enabled Kinesis mapping and shard, in step with moto."""
+
+    def __init__(self, pool: FunctionPool) -> None:
+        self.pool = pool
+        self._pollers: dict[tuple[str, str], ShardPoller] = {}
+        self._mappings: dict[str, Any] = {}
+        self._starts: dict[tuple[str, str], int] = {}
+        self._results: dict[str, str] = {}
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="esm-manager", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            pollers = list(self._pollers.values())
+        for p in pollers:
+            p.stopped.set()
+        with PUT_SIGNAL:
+            PUT_SIGNAL.notify_all()
+
+    # -- hooks called from the patched moto methods ---------------------------------
+    def on_created(self, esm: Any) -> None:
+        """Fix a LATEST/AT_TIMESTAMP start at creation time, then poll right away."""
+        stream = self._stream(esm)
+        if stream is not None:
+            for shard in list(stream.shards.values()):
+                self._starts[(esm.uuid, shard.shard_id)] = self._start_position(esm, shard)
+        self.sync()
+
+    def on_changed(self) -> None:
+        self.sync()
+
+    # -- bookkeeping ----------------------------------------------------------------
+    def mapping(self, uuid: str) -> Any:
+        return self._mappings.get(uuid)
+
+    def save_checkpoint(self, uuid: str, shard_id: str, seq: int) -> None:
+        self._starts[(uuid, shard_id)] = seq
+
+    def set_result(self, uuid: str, text: str) -> None:
+        self._results[uuid] = text
+
+    def result(self, uuid: str) -> str | None:
+        return self._results.get(uuid)
+
+    def function(self, esm: Any) -> Any:
+        from moto.awslambda.models import lambda_backends
+
+        backend = lambda_backends[esm.account_id][esm.region]
+        try:
+            return backend.get_function(esm.function_arn)
+        except Exception:
+            return None
+
+    def _stream(self, esm: Any) -> Any:
+        from moto.kinesis.models import kinesis_backends
+
+        arn = esm.event_source_arn
+        if ":kinesis:" not in arn:
+            return None
+        region, account = arn.split(":")[3], arn.split(":")[4]
+        for stream in list(kinesis_backends[account][region].streams.values()):
+            if stream.arn == arn:
+                return stream
+        return None
+
+    @staticmethod
+    def _start_position(esm: Any, shard: Any) -> int:
+        if esm.starting_position == "LATEST":
+            return shard.get_max_sequence_number()
+        if esm.starting_position == "AT_TIMESTAMP" and esm.starting_position_timestamp:
+            return shard.get_sequence_number_at(float(esm.starting_position_timestamp))
+        return 0
+
+    def sync(self) -> None:
+        """Start pollers for new mappings/shards, stop those of deleted mappings."""
+        from moto.awslambda.models import lambda_backends
+
+        with self._lock:
+            current: dict[str, Any] = {}
+            for _, _, backend in all_backends(lambda_backends):
+                for esm in list(backend._event_source_mappings.values()):
+                    if ":kinesis:" in esm.event_source_arn:
+                        current[esm.uuid] = esm
+            self._mappings = current
+            for key, poller in list(self._pollers.items()):
+                if current.get(key[0]) is not poller.esm or not poller.is_alive():
+                    poller.stopped.set()
+                    del self._pollers[key]
+            for esm in current.values():
+                stream = self._stream(esm)
+                if stream is None:
+                    continue
+                # A mapping seen for the first time starts at its StartingPosition; a shard
+                # that appears later (resharding) is read from its beginning.
+                known = any(k[0] == esm.uuid for k in self._starts)
+                for shard in list(stream.shards.values()):
+                    key = (esm.uuid, shard.shard_id)
+                    if key in self._pollers:
+                        continue
+                    start = self._starts.get(key)
+                    if start is None:
+                        start = 0 if known else self._start_position(esm, shard)
+                        self._starts[key] = start
+                    poller = ShardPoller(self, esm, stream, shard, start)
+                    self._pollers[key] = poller
+                    poller.start()
+            self.pool.prune(self._live_functions())
+
+    def _live_functions(self) -> set[tuple[str, str, str]]:
+        from moto.awslambda.models import lambda_backends
+
+        return {
+            (account, region, fn.function_name)
+            for account, region, backend in all_backends(lambda_backends)
+            for fn in list(backend._lambdas.all())
+        }
+
+    def _loop(self) -> None:
+        while not self._stop.wait(0.25):
+            try:
+                self.sync()
+            except Exception:
+                COUNTERS.add("poller_errors")
+
+    def status(self) -> list[dict[str, Any]]:
+        with self._lock:
+            pollers = list(self._pollers.values())
+            mappings = dict(self._mappings)
+        out = []
+        for uuid, esm in mappings.items():
+            mine = [p for p in pollers if p.esm is esm]
+            out.append(
+                {
+                    "uuid": uuid,
+                    "function": esm.function_arn.split(":")[-1],
+                    "state": "Enabled" if esm.enabled else "Disabled",
+                    "shards": len(mine),
+                    "last_result": self._results.get(uuid, "No records processed"),
+                }
+            )
+        return out

@@ -1,0 +1,182 @@
+"""IoT topic rules that fire: ``iot-data publish`` runs every enabled rule whose filter matches.
+
+moto's publish only stores the payload. The emulator's hook (see `patches`) calls
+`on_publish`, which evaluates each matching rule's SQL (`iotsql`) and runs its actions
+in-process; when an action fails, the rule's errorAction receives AWS's error message.
+Rules run synchronously inside the publish call, so a test can read the stream right after.
+
+Actions supported: ``kinesis`` (streamName, partitionKey template, explicitHashKey) and
+``sqs`` (queueUrl, useBase64), as actions and as the errorAction. Rules using other
+actions or SQL outside the `iotsql` subset are refused at CreateTopicRule/ReplaceTopicRule
+with an InvalidRequestException that says what is unsupported.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import time
+import uuid
+from functools import lru_cache
+from typing import Any
+
+from iotpipe.local import failures
+from iotpipe.local.counters import COUNTERS
+from iotpipe.local.iotsql import (
+    Context,
+    IotSqlError,
+    Rule,
+    check_template,
+    parse_rule,
+)
+
+log = logging.getLogger("iotpipe.local.iot")
+
+SUPPORTED_ACTIONS = ("kinesis", "sqs")
+
+
+def topic_matches(topic_filter: str, topic: str) -> bool:
+    """MQTT filter match: ``+`` is exactly one level, ``#`` (last) is any number (even 0)."""
+    f_parts, t_parts = topic_filter.split("/"), topic.split("/")
+    for i, part in enumerate(f_parts):
+        if part == "#":
+            return i == len(f_parts) - 1
+        if i >= len(t_parts):
+            return False
+        if part != "+" and part != t_parts[i]:
+            return False
+    return len(f_parts) == len(t_parts)
+
+
+@lru_cache(maxsize=256)
+def compiled(sql: str, version: str) -> Rule:
+    return parse_rule(sql, version)
+
+
+def validate_rule(
+    sql: str,
+    version: str | None,
+    actions: list[dict[str, Any]],
+    error_action: dict[str, Any] | None,
+) -> None:
+    """Raise IotSqlError when the rule uses anything the emulator cannot run faithfully."""
+    compiled(sql, version or "2016-03-23")
+    for action in [*(actions or []), *([error_action] if error_action else [])]:
+        kinds = [k for k in action if action[k] is not None]
+        for kind in kinds:
+            if kind not in SUPPORTED_ACTIONS:
+                raise IotSqlError(
+                    f"rule action '{kind}' is not supported by the embedded AWS "
+                    f"(supported: {', '.join(SUPPORTED_ACTIONS)})"
+                )
+        for template_field in ("partitionKey", "explicitHashKey", "streamName", "queueUrl"):
+            for kind in kinds:
+                value = action[kind].get(template_field)
+                if isinstance(value, str):
+                    check_template(value)
+
+
+def on_publish(account: str, region: str, topic: str, payload: bytes, client_id: str = "") -> int:
+    """Run the rules matching `topic`; return how many fired."""
+    from moto.iot.models import iot_backends
+
+    COUNTERS.add("iot_messages")
+    try:
+        parsed: Any = json.loads(payload) if payload else {}
+    except ValueError:
+        parsed = None
+    ctx = Context(
+        payload=parsed,
+        topic=topic,
+        client_id=client_id or "iotpipe-local",
+        timestamp_ms=int(time.time() * 1000),
+    )
+    fired = 0
+    for rule in list(iot_backends[account][region].rules.values()):
+        if rule.rule_disabled:
+            continue
+        try:
+            program = compiled(rule.sql, rule.aws_iot_sql_version)
+        except IotSqlError as e:
+            log.warning("rule %s: %s", rule.rule_name, e)
+            continue
+        if not topic_matches(program.topic_filter, topic):
+            continue
+        if parsed is None and not program.select_star_only:
+            COUNTERS.add("iot_rule_errors")
+            log.warning("rule %s: payload is not JSON", rule.rule_name)
+            continue
+        message = program.evaluate(ctx)
+        if message is None:
+            continue
+        body = payload if parsed is None else json.dumps(message, separators=(",", ":")).encode()
+        fired += 1
+        COUNTERS.add("iot_rules_fired")
+        _run_actions(account, region, rule, ctx, body, payload)
+    return fired
+
+
+def _run_actions(
+    account: str, region: str, rule: Any, ctx: Context, body: bytes, original: bytes
+) -> None:
+    errors: list[dict[str, str]] = []
+    for action in rule.actions:
+        for kind, params in action.items():
+            try:
+                _run(account, region, kind, params or {}, ctx, body)
+            except Exception as e:
+                COUNTERS.add("iot_action_errors")
+                errors.append(
+                    {
+                        "failedAction": f"{kind[0].upper()}{kind[1:]}Action",
+                        "failedResource": _resource(kind, params or {}),
+                        "errorMessage": f"Failed to run {kind} action: {e}",
+                    }
+                )
+    if not errors or not rule.error_action:
+        return
+    record = failures.iot_error_record(rule.rule_name, ctx.topic, ctx.client_id, original, errors)
+    err_body = json.dumps(record).encode()
+    for kind, params in rule.error_action.items():
+        try:
+            _run(account, region, kind, params or {}, ctx, err_body)
+        except Exception as e:  # nowhere left to report it but the log and the counters
+            COUNTERS.add("iot_error_action_errors")
+            log.warning("rule %s: errorAction %s failed: %s", rule.rule_name, kind, e)
+
+
+def _resource(kind: str, params: dict[str, Any]) -> str:
+    return str(params.get("streamName") or params.get("queueUrl") or kind)
+
+
+def _run(
+    account: str, region: str, kind: str, params: dict[str, Any], ctx: Context, body: bytes
+) -> None:
+    if kind == "kinesis":
+        from moto.kinesis.models import kinesis_backends
+
+        key_template = params.get("partitionKey") or "${newuuid()}"
+        key = _substitute(key_template, ctx) or str(uuid.uuid4())
+        explicit = params.get("explicitHashKey")
+        kinesis_backends[account][region].put_record(
+            stream_arn=None,
+            stream_name=_substitute(params["streamName"], ctx),
+            partition_key=key,
+            explicit_hash_key=_substitute(explicit, ctx) if explicit else None,
+            data=base64.b64encode(body).decode(),
+        )
+    elif kind == "sqs":
+        q_account, q_region, name = failures.queue_from_url(params["queueUrl"], account, region)
+        text = base64.b64encode(body).decode() if params.get("useBase64") else body.decode()
+        from moto.sqs.models import sqs_backends
+
+        sqs_backends[q_account][q_region].send_message(name, text)
+    else:
+        raise IotSqlError(f"rule action '{kind}' is not supported by the embedded AWS")
+
+
+def _substitute(template: str, ctx: Context) -> str:
+    from iotpipe.local.iotsql import substitute
+
+    return substitute(template, ctx)

@@ -1,0 +1,200 @@
+"""The emulator process: moto's WSGI app, patched, plus pollers, workers and DuckDB.
+
+`run()` is what ``python -m iotpipe.local`` executes (in the background, detached by
+`lifecycle`, or in the foreground). It binds 127.0.0.1 only, writes ``local.json`` once
+it answers, serves until SIGTERM/SIGINT, then stops its pollers and function workers
+and removes ``local.json``.
+
+Extra routes, answered before moto sees the request:
+``GET /_iotpipe/health`` (readiness probe) and ``GET /_iotpipe/status`` (counters JSON).
+``POST /moto-api/reset`` also clears the DuckDB store, workers and pollers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from iotpipe.local import patches
+from iotpipe.local.counters import COUNTERS
+from iotpipe.local.runtime import RUNTIME
+
+log = logging.getLogger("iotpipe.local")
+
+
+def write_state(home: Path, data: dict[str, Any]) -> None:
+    """Atomically replace ``local.json``."""
+    home.mkdir(parents=True, exist_ok=True)
+    tmp = home / f".local.json.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, home / "local.json")
+
+
+class Emulator:
+    """One running embedded AWS."""
+
+    def __init__(self, home: Path, port: int = 0, log_path: Path | None = None) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
+
+        from iotpipe.local.esm import EsmManager
+        from iotpipe.local.functions import FunctionPool
+        from iotpipe.local.tsquery import QueryEngine
+        from iotpipe.local.tsstore import store
+
+        patches.apply()  # self-test first: a changed moto stops us here
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        self.home = home.resolve()
+        self.log_path = log_path
+        self.started_at = time.time()
+        self._moto = DomainDispatcherApplication(create_backend_app)
+        self.httpd = make_server("127.0.0.1", port, self._app, threaded=True)
+        self.port = int(self.httpd.server_address[1])
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        RUNTIME.store = store()
+        RUNTIME.engine = QueryEngine(RUNTIME.store)
+        RUNTIME.pool = FunctionPool(self.home, self.endpoint)
+        RUNTIME.esm = EsmManager(RUNTIME.pool)
+        self._thread: threading.Thread | None = None
+
+    # -- WSGI -------------------------------------------------------------------------
+    def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_iotpipe/"):
+            if path == "/_iotpipe/health":
+                return _reply(start_response, "200 OK", {"ok": True})
+            if path == "/_iotpipe/status":
+                return _reply(start_response, "200 OK", self.status())
+            return _reply(start_response, "404 Not Found", {"error": "unknown route"})
+        result = self._moto(environ, start_response)
+        if path == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
+            self.reset_extensions()
+        return result
+
+    def reset_extensions(self) -> None:
+        """Forget everything built on moto's state after moto's own reset."""
+        RUNTIME.store.reset()
+        RUNTIME.pool.shutdown_workers()
+        RUNTIME.esm.sync()
+        COUNTERS.reset()
+
+    # -- status -----------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        import moto
+
+        counters = COUNTERS.snapshot()
+        queues = failure_queues()
+        return {
+            "endpoint": self.endpoint,
+            "pid": os.getpid(),
+            "port": self.port,
+            "started_at": self.started_at,
+            "uptime_s": round(time.time() - self.started_at, 3),
+            "moto_version": moto.__version__,
+            "log": str(self.log_path) if self.log_path else None,
+            "counts": {
+                "records_put": counters.get("records_put", 0),
+                "invocations": counters.get("invocations", 0),
+                "errors": counters.get("errors", 0),
+                "timestream_rows": RUNTIME.store.row_count(),
+                "failure_queue_messages": sum(q["messages"] for q in queues),
+            },
+            "counters": counters,
+            "functions": RUNTIME.pool.stats(),
+            "mappings": RUNTIME.esm.status(),
+            "failure_queues": queues,
+        }
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Serve in a background thread (tests, `run`); returns once answering."""
+        RUNTIME.esm.start()
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="http", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        RUNTIME.esm.stop()
+        RUNTIME.pool.shutdown()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+
+def failure_queues() -> list[dict[str, Any]]:
+    """Queues that receive failures: mapping OnFailure, rule errorAction, FAILURE_QUEUE_URL."""
+    from moto.awslambda.models import lambda_backends
+    from moto.iot.models import iot_backends
+
+    from iotpipe.local.esm import all_backends
+    from iotpipe.local.failures import queue_depth, queue_from_url
+
+    found: set[tuple[str, str, str]] = set()
+    for account, region, backend in all_backends(lambda_backends):
+        for esm in list(backend._event_source_mappings.values()):
+            dest = ((esm.destination_config or {}).get("OnFailure") or {}).get("Destination", "")
+            if dest.startswith("arn:") and dest.split(":")[2] == "sqs":
+                _, _, _, r, a, name = dest.split(":", 5)
+                found.add((a, r, name))
+        for fn in list(backend._lambdas.all()):
+            url = (fn.environment_vars or {}).get("FAILURE_QUEUE_URL")
+            if url:
+                found.add(queue_from_url(url, account, region))
+    for account, region, backend in all_backends(iot_backends):
+        for rule in list(backend.rules.values()):
+            url = ((rule.error_action or {}).get("sqs") or {}).get("queueUrl")
+            if url:
+                found.add(queue_from_url(url, account, region))
+    return [
+        {"name": name, "account": a, "region": r, "messages": queue_depth(a, r, name)}
+        for a, r, name in sorted(found)
+    ]
+
+
+def _reply(start_response: Any, status: str, body: Any) -> list[bytes]:
+    data = json.dumps(body).encode()
+    start_response(
+        status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    )
+    return [data]
+
+
+def run(home: Path, port: int = 0, log_path: Path | None = None) -> int:
+    """Serve until SIGTERM/SIGINT; the process behind ``iotpipe local start``."""
+    emulator = Emulator(home, port, log_path)  # self-test and bind first: fail before anything else
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    emulator.start()
+    state = {
+        "endpoint": emulator.endpoint,
+        "pid": os.getpid(),
+        "port": emulator.port,
+        "started_at": emulator.started_at,
+        "log": str(log_path) if log_path else None,
+    }
+    write_state(emulator.home, state)
+    log.info("embedded AWS listening at %s (pid %d)", emulator.endpoint, os.getpid())
+    try:
+        while not stop.wait(0.1):
+            pass
+    finally:
+        log.info("stopping")
+        emulator.stop()
+        path = emulator.home / "local.json"
+        try:
+            if json.loads(path.read_text()).get("pid") == os.getpid():
+                path.unlink()
+        except (OSError, ValueError):
+            pass
+    return 0

@@ -1,0 +1,146 @@
+"""Replacements for moto's Timestream write/query responses (wired in by `patches`).
+
+moto drops ``CommonAttributes``, answers every query with no rows, hands out an AWS
+hostname from DescribeEndpoints (which breaks clients configured only through
+``AWS_ENDPOINT_URL``: botocore still runs endpoint discovery for Timestream) and silently
+replaces a database or table created twice. These functions fix that on top of
+`tsstore` (DuckDB) and `tsquery`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from moto.core.exceptions import JsonRESTError
+
+from iotpipe.local.runtime import RUNTIME, original
+from iotpipe.local.tsquery import QueryValidation
+from iotpipe.local.tsstore import RejectedRecords, WriteValidation
+
+
+def _original(cls: str, attr: str) -> Any:
+    module = (
+        "moto.timestreamwrite.models"
+        if cls.endswith("Backend")
+        else "moto.timestreamwrite.responses"
+    )
+    return original(module, cls, attr)
+
+
+def _error(code: str, message: str, **extra: Any) -> JsonRESTError:
+    err = JsonRESTError(code, message)
+    err.description = json.dumps({"__type": code, "message": message, **extra})
+    return err
+
+
+def write_records(self: Any) -> str:
+    body = json.loads(self.body or "{}")  # once: moto's _get_param parses the body per call
+    db, table = body.get("DatabaseName"), body.get("TableName")
+    records = body.get("Records") or []
+    common = body.get("CommonAttributes") or {}
+    t = self.timestreamwrite_backend.describe_table(db, table)  # ResourceNotFound as on AWS
+    if not records or len(records) > 100:
+        raise _error("ValidationException", "Records must contain between 1 and 100 records.")
+    props = t.retention_properties or {}
+    magnetic = bool((t.magnetic_store_write_properties or {}).get("EnableMagneticStoreWrites"))
+    try:
+        written = RUNTIME.store.write(
+            self.current_account,
+            self.region,
+            db,
+            table,
+            records,
+            common,
+            retention_hours=props.get("MemoryStoreRetentionPeriodInHours"),
+            magnetic_writes=magnetic,
+        )
+    except WriteValidation as e:
+        raise _error("ValidationException", str(e)) from None
+    except RejectedRecords as e:
+        message = "One or more records have been rejected. See RejectedRecords for details."
+        raise _error("RejectedRecordsException", message, RejectedRecords=e.rejected) from None
+    return json.dumps(
+        {"RecordsIngested": {"Total": written, "MemoryStore": written, "MagneticStore": 0}}
+    )
+
+
+def describe_endpoints(self: Any) -> str:
+    """Point endpoint discovery back at this server, whatever address the client used."""
+    host = self.headers.get("Host") or "127.0.0.1"
+    return json.dumps({"Endpoints": [{"Address": f"http://{host}", "CachePeriodInMinutes": 1440}]})
+
+
+def query(self: Any) -> str:
+    query_string = self._get_param("QueryString")
+    if not query_string:
+        raise _error("ValidationException", "QueryString is required.")
+    try:
+        result = RUNTIME.engine.query(
+            self.current_account,
+            self.region,
+            query_string,
+            next_token=self._get_param("NextToken"),
+            max_rows=self._get_param("MaxRows"),
+        )
+    except QueryValidation as e:
+        raise _error("ValidationException", str(e)) from None
+    except Exception as e:  # a query must never turn into an HTTP 500
+        raise _error("ValidationException", f"{type(e).__name__}: {e}") from None
+    return json.dumps(result)
+
+
+def create_database(
+    self: Any, database_name: str, kms_key_id: str, tags: list[dict[str, str]]
+) -> Any:
+    if database_name in self.databases:
+        raise _error("ConflictException", f"Database {database_name} already exists.")
+    return _original("TimestreamWriteBackend", "create_database")(
+        self, database_name, kms_key_id, tags
+    )
+
+
+def create_table(
+    self: Any,
+    database_name: str,
+    table_name: str,
+    retention_properties: dict[str, int],
+    tags: list[dict[str, str]],
+    magnetic_store_write_properties: dict[str, Any],
+    schema: dict[str, Any],
+) -> Any:
+    database = self.describe_database(database_name)
+    if table_name in database.tables:
+        raise _error("ConflictException", f"Table {table_name} already exists.")
+    table = _original("TimestreamWriteBackend", "create_table")(
+        self,
+        database_name,
+        table_name,
+        retention_properties,
+        tags,
+        magnetic_store_write_properties,
+        schema,
+    )
+    RUNTIME.store.create_table(self.account_id, self.region_name, database_name, table_name)
+    return table
+
+
+def delete_table(self: Any, database_name: str, table_name: str) -> None:
+    database = self.describe_database(database_name)
+    if table_name not in database.tables:
+        from moto.timestreamwrite.exceptions import ResourceNotFound
+
+        raise ResourceNotFound(f"The table {table_name} does not exist.")
+    _original("TimestreamWriteBackend", "delete_table")(self, database_name, table_name)
+    RUNTIME.store.drop_table(self.account_id, self.region_name, database_name, table_name)
+
+
+def delete_database(self: Any, database_name: str) -> None:
+    database = self.describe_database(database_name)  # ResourceNotFound instead of a 500
+    if database.tables:
+        raise _error(
+            "ValidationException",
+            f"Database {database_name} still has tables; delete them first.",
+        )
+    _original("TimestreamWriteBackend", "delete_database")(self, database_name)
+    RUNTIME.store.drop_database(self.account_id, self.region_name, database_name)

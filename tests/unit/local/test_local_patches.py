@@ -1,0 +1,28 @@
+"""The start-up self-test: every patched moto attribute must still be there, unchanged."""
+
+import moto
+import pytest
+
+from iotpipe.local.patches import PATCHES, Patch, PatchError, self_test
+
+
+def test_installed_moto_passes():
+    self_test()
+
+
+def test_missing_attribute_names_the_moto_version():
+    gone = Patch("moto.kinesis.models", "Shard", "no_such_method", ("self",), lambda self: None)
+    with pytest.raises(PatchError, match=f"moto {moto.__version__}.*no_such_method is missing"):
+        self_test([gone])
+
+
+def test_changed_signature_is_caught():
+    p = PATCHES[0]
+    moved = Patch(p.module, p.cls, p.attr, ("self", "extra"), p.replacement)
+    with pytest.raises(PatchError, match="expected"):
+        self_test([moved])
+
+
+def test_missing_class_is_caught():
+    with pytest.raises(PatchError, match="NoSuchClass"):
+        self_test([Patch("moto.kinesis.models", "NoSuchClass", "x", ("self",), lambda self: None)])
