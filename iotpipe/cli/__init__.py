@@ -65,23 +65,12 @@ def main(
 
 
 def _register() -> None:
-    from iotpipe.cli import provision
+    # Imported here, after ``main`` exists, so each command module stays a plain module.
+    from iotpipe.cli import exercise, provision
+    from iotpipe.cli.local import local
 
-    for command in provision.COMMANDS:
+    for command in [*provision.COMMANDS, *exercise.COMMANDS, local]:
         main.add_command(command)
-    try:
-        from iotpipe.cli.local import local
-    except ImportError:  # pragma: no cover - during development only
-        pass
-    else:
-        main.add_command(local)
-    try:
-        from iotpipe.cli import exercise
-    except ImportError:  # pragma: no cover - during development only
-        pass
-    else:
-        for command in exercise.COMMANDS:
-            main.add_command(command)
 
 
 _register()

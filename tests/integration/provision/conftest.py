@@ -6,34 +6,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from moto_fixtures import moto_http_server
 
 
 @pytest.fixture(params=["in-process", "http"])
-def aws_endpoint(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str | None]:
+def aws_endpoint(request: pytest.FixtureRequest) -> Iterator[str | None]:
     """None: moto patches botocore in this process. A URL: a moto server over HTTP."""
-    for var, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(var, value)
-    if request.param == "in-process":
+    if request.param == "in-process":  # fake credentials: the autouse fixture in tests/
         from moto import mock_aws
 
         with mock_aws():
             yield None
     else:
-        from moto.server import ThreadedMotoServer
-
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        try:
-            host, port = server.get_host_and_port()
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
+        with moto_http_server() as endpoint:
+            yield endpoint
 
 
 @pytest.fixture
