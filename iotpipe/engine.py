@@ -64,6 +64,11 @@ class Step:
     def name(self) -> str:
         return self.resource.name
 
+    @property
+    def visible(self) -> bool:
+        """Worth showing: an optional resource that is off and absent is not."""
+        return self.action != ABSENT or self.resource.enabled()
+
     def elapsed(self, now: float) -> float:
         if self.started is None:
             return 0.0

@@ -100,13 +100,22 @@ def resolve(
     if chosen is None:
         if not create_suffix:
             raise NotDeployed(
-                f"No deployment {config.name!r} is known here (no state file "
-                f"{state.path}); pass --suffix or set 'suffix' in the config."
+                f"No deployment named {config.name!r} is known here (no {state.path}): "
+                "run 'iotpipe up' first, or set 'suffix' in the config to use one "
+                "created elsewhere."
             )
         chosen = new_suffix()
+    if state.suffix is not None and state.suffix != chosen:
+        # Another deployment of the same name (--suffix, or the config's suffix changed):
+        # its own cache file, so the one that knows the other suffix is never overwritten.
+        state = State(state.path.with_name(f"{config.name}-{chosen}.json"))
     here = {"target": config.target, "region": gateway.region, "account": ident["account"]}
-    if state.suffix != chosen or any(state.data.get(k) != v for k, v in here.items()):
-        # Cached ARNs of another suffix, target or account would mislead: keep only names.
+    if any(state.data.get(k) != v for k, v in here.items()):
+        # Cached ARNs of another target or account would mislead: keep only the suffix.
         state.data = {"resources": {}}
+    if state.suffix is None:
+        # Keep a generated (or recovered) suffix at once: `plan` then `up` must name the
+        # same resources, and an interrupted first `up` must be resumable.
+        state.set(suffix=chosen, name=config.name, **here)
     names = Names.of(config, chosen, ident["account"], ident["partition"])
     return Deployment(config, gateway, names, state)

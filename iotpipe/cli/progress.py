@@ -46,8 +46,8 @@ class StepView:
         now = time.monotonic()
         table = Table(title=self.title, title_justify="left", box=None, pad_edge=False)
         for col in ("resource", "name", "action", "status", "time"):
-            table.add_column(col, justify="right" if col == "time" else "left")
-        for step in self.steps.values():
+            table.add_column(col, justify="right" if col == "time" else "left", overflow="fold")
+        for step in (s for s in self.steps.values() if s.visible):
             status = (
                 _VERB.get(step.action, step.action) if step.status == "running" else step.status
             )
@@ -67,11 +67,11 @@ class StepView:
             self.steps[step.key] = step
             if self.live is not None:
                 self.live.update(self.render())
-            elif status in ("done", "failed", "skipped"):
+            elif status in ("done", "failed", "skipped") and step.visible:
                 extra = f" ({detail})" if detail else ""
                 self.console.print(
-                    f"{step.label:<22} {step.name:<40} {step.action:<10} {status}"
-                    f" {step.elapsed(time.monotonic()):.1f}s{extra}",
+                    f"{step.label:<30} {step.name:<46} {step.action:<10} {status:<7}"
+                    f" {step.elapsed(time.monotonic()):5.1f}s{extra}",
                     highlight=False,
                     markup=False,
                 )

@@ -28,9 +28,9 @@ def _short(value: Any, width: int = 60) -> str:
 def render_plan(app: App, plan: Plan, title: str) -> None:
     table = Table(title=title, title_justify="left", box=None, pad_edge=False)
     for col in ("resource", "name", "action", "changes"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     style = {"create": "green", "update": "yellow", "replace": "red", "delete": "red"}
-    for step in plan.steps:
+    for step in (s for s in plan.steps if s.visible):
         changes = "\n".join(
             f"{k}: {_short(old)} -> {_short(new)}" for k, (old, new) in step.changes.items()
         )
