@@ -9,14 +9,14 @@ inside single quotes in the rule's SQL), so nothing can break out of an ARN, a p
 
 from __future__ import annotations
 
-import math
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from iotpipe import checks
 from iotpipe.yamlsource import Located, YamlProblem, read_located
 
 DEFAULT_PATHS = (Path("iotpipe.yaml"), Path("config/iotpipe.yaml"))
@@ -27,7 +27,6 @@ REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,256}$")
 MEASURE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,255}$")
 DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
-TOPIC_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 PARTITION_KEY_RE = re.compile(r"^[A-Za-z0-9_.:()${}-]{1,256}$")
 TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{1,128}$")
 TAG_VALUE_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{0,256}$")
@@ -57,92 +56,10 @@ class Where:
         return f"{self.file}:{self.line}: {self.key}: {message}"
 
 
-# --- field checkers: each returns the cleaned value or raises _Bad(allowed) ------------------
-
-
-class _Bad(Exception):
-    pass
-
-
-Check = Callable[[Any], Any]
-
-
-def _int(lo: int, hi: int, also: tuple[int, ...] = ()) -> Check:
-    def check(v: Any) -> int:
-        allowed = f"an integer from {lo} to {hi}" + "".join(f" or {a}" for a in also)
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise _Bad(f"{v!r} is not an integer; allowed: {allowed}")
-        if not (lo <= v <= hi or v in also):
-            raise _Bad(f"{v} is out of range; allowed: {allowed}")
-        return v
-
-    return check
-
-
-def _int_in(*options: int) -> Check:
-    def check(v: Any) -> int:
-        if isinstance(v, bool) or v not in options:
-            raise _Bad(f"{v!r} is not allowed; allowed: {', '.join(map(str, options))}")
-        return v
-
-    return check
-
-
-def _number(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise _Bad(f"{v!r} is not a finite number")
-    return float(v)
-
-
-def _bool(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise _Bad(f"{v!r} is not a boolean; allowed: true or false")
-    return v
-
-
-def _choice(*options: str) -> Check:
-    def check(v: Any) -> str:
-        if v not in options:
-            raise _Bad(f"{v!r} is not allowed; allowed: {', '.join(options)}")
-        return v
-
-    return check
-
-
-def _text(pattern: re.Pattern[str], allowed: str) -> Check:
-    def check(v: Any) -> str:
-        if not isinstance(v, str) or not pattern.fullmatch(v):
-            raise _Bad(f"{v!r} is not allowed; allowed: {allowed}")
-        return v
-
-    return check
-
-
-def _topic(v: Any) -> str:
-    """An MQTT topic filter that is safe inside the rule's single-quoted FROM clause."""
-    if not isinstance(v, str) or not v or len(v.encode()) > 256:
-        raise _Bad(f"{v!r} is not a topic filter of 1-256 bytes")
-    segments = v.split("/")
-    if len(segments) > 8:
-        raise _Bad(f"{v!r} has more than 8 levels (AWS IoT allows 7 slashes)")
-    for i, seg in enumerate(segments):
-        if seg == "#" and i == len(segments) - 1:
-            continue
-        if seg == "+" or TOPIC_SEGMENT_RE.fullmatch(seg):
-            continue
-        raise _Bad(
-            f"{v!r}: level {seg!r} is not allowed; allowed per level: letters, digits, _ . - "
-            "or a whole-level + wildcard, and # as the last level"
-        )
-    if v.startswith("$"):
-        raise _Bad(f"{v!r}: topics starting with $ are reserved by AWS IoT")
-    return v
-
-
 # --- sections -------------------------------------------------------------------------------
 
 
-def spec(check: Check, default: Any = MISSING, **kw: Any) -> Any:
+def spec(check: checks.Check, default: Any = MISSING, **kw: Any) -> Any:
     if default is MISSING and "default_factory" not in kw:
         return field(metadata={"check": check})
     if "default_factory" in kw:
@@ -152,55 +69,55 @@ def spec(check: Check, default: Any = MISSING, **kw: Any) -> Any:
 
 @dataclass(frozen=True)
 class StreamConfig:
-    mode: str = spec(_choice("on_demand", "provisioned"), "on_demand")
-    shards: int = spec(_int(1, 500), 1)
-    retention_hours: int = spec(_int(24, 8760), 24)
+    mode: str = spec(checks.choice("on_demand", "provisioned"), "on_demand")
+    shards: int = spec(checks.integer(1, 500), 1)
+    retention_hours: int = spec(checks.integer(24, 8760), 24)
 
 
 @dataclass(frozen=True)
 class TimestreamConfig:
-    table: str = spec(_text(TABLE_RE, "3-256 of A-Z a-z 0-9 _ . -"), "sensor-data")
-    memory_retention_hours: int = spec(_int(1, 8766), 24)
-    magnetic_retention_days: int = spec(_int(1, 73000), 365)
-    magnetic_writes: bool = spec(_bool, True)
-    record_model: str = spec(_choice("multi", "single"), "multi")
+    table: str = spec(checks.text(TABLE_RE, "3-256 of A-Z a-z 0-9 _ . -"), "sensor-data")
+    memory_retention_hours: int = spec(checks.integer(1, 8766), 24)
+    magnetic_retention_days: int = spec(checks.integer(1, 73000), 365)
+    magnetic_writes: bool = spec(checks.boolean, True)
+    record_model: str = spec(checks.choice("multi", "single"), "multi")
 
 
 @dataclass(frozen=True)
 class FunctionConfig:
-    runtime: str = spec(_choice(*RUNTIMES), "python3.13")
-    architecture: str = spec(_choice("arm64", "x86_64"), "arm64")
-    memory_mb: int = spec(_int(128, 10240), 256)
-    timeout_s: int = spec(_int(1, 900), 60)
-    log_retention_days: int = spec(_int_in(*LOG_RETENTION_DAYS), 14)
+    runtime: str = spec(checks.choice(*RUNTIMES), "python3.13")
+    architecture: str = spec(checks.choice("arm64", "x86_64"), "arm64")
+    memory_mb: int = spec(checks.integer(128, 10240), 256)
+    timeout_s: int = spec(checks.integer(1, 900), 60)
+    log_retention_days: int = spec(checks.integer_in(*LOG_RETENTION_DAYS), 14)
 
 
 @dataclass(frozen=True)
 class EventSourceConfig:
-    batch_size: int = spec(_int(1, 10000), 100)
-    batching_window_s: int = spec(_int(0, 300), 5)
-    starting_position: str = spec(_choice("TRIM_HORIZON", "LATEST"), "TRIM_HORIZON")
-    parallelization_factor: int = spec(_int(1, 10), 1)
-    max_retry_attempts: int = spec(_int(0, 10000, also=(-1,)), 5)
-    max_record_age_s: int = spec(_int(60, 604800, also=(-1,)), 3600)
-    bisect_on_error: bool = spec(_bool, True)
-    failure_queue: bool = spec(_bool, True)
+    batch_size: int = spec(checks.integer(1, 10000), 100)
+    batching_window_s: int = spec(checks.integer(0, 300), 5)
+    starting_position: str = spec(checks.choice("TRIM_HORIZON", "LATEST"), "TRIM_HORIZON")
+    parallelization_factor: int = spec(checks.integer(1, 10), 1)
+    max_retry_attempts: int = spec(checks.integer(0, 10000, also=(-1,)), 5)
+    max_record_age_s: int = spec(checks.integer(60, 604800, also=(-1,)), 3600)
+    bisect_on_error: bool = spec(checks.boolean, True)
+    failure_queue: bool = spec(checks.boolean, True)
 
 
 @dataclass(frozen=True)
 class IotRuleConfig:
-    topic: str = spec(_topic, "iot/sensors/+/data")
+    topic: str = spec(checks.topic, "iot/sensors/+/data")
     partition_key: str = spec(
-        _text(PARTITION_KEY_RE, "1-256 of letters, digits, _ . : - ( ) and ${...} templates"),
+        checks.text(PARTITION_KEY_RE, "1-256 of letters, digits, _ . : - ( ) and ${...} templates"),
         "${deviceId}",
     )
 
 
 @dataclass(frozen=True)
 class SensorRange:
-    min: float = spec(_number)
-    max: float = spec(_number)
-    inclusive: bool = spec(_bool, True)
+    min: float = spec(checks.number)
+    max: float = spec(checks.number)
+    inclusive: bool = spec(checks.boolean, True)
 
 
 @dataclass(frozen=True)
@@ -212,13 +129,13 @@ class Device:
 
 @dataclass(frozen=True)
 class ValidationConfig:
-    unknown_devices: str = spec(_choice("accept", "quarantine"), "accept")
-    numeric_strings: bool = spec(_bool, False)
+    unknown_devices: str = spec(checks.choice("accept", "quarantine"), "accept")
+    numeric_strings: bool = spec(checks.boolean, False)
 
 
 @dataclass(frozen=True)
 class LegacyConfig:
-    enabled: bool = spec(_bool, False)
+    enabled: bool = spec(checks.boolean, False)
 
 
 DEFAULT_SENSORS: dict[str, SensorRange] = {
@@ -253,11 +170,11 @@ class Config:
         return replace(self, **changes)
 
 
-_TOP_SCALARS: dict[str, Check] = {
-    "name": _text(NAME_RE, "2-24 of a-z 0-9 -, starting with a letter, not ending with -"),
-    "suffix": _text(SUFFIX_RE, "4-8 of a-z 0-9, or null to generate one"),
-    "target": _choice("local", "aws"),
-    "region": _text(REGION_RE, "an AWS Region code such as us-east-1"),
+_TOP_SCALARS: dict[str, checks.Check] = {
+    "name": checks.text(NAME_RE, "2-24 of a-z 0-9 -, starting with a letter, not ending with -"),
+    "suffix": checks.text(SUFFIX_RE, "4-8 of a-z 0-9, or null to generate one"),
+    "target": checks.choice("local", "aws"),
+    "region": checks.text(REGION_RE, "an AWS Region code such as us-east-1"),
 }
 _SECTIONS: dict[str, type] = {
     "stream": StreamConfig,
@@ -302,7 +219,7 @@ class _Builder:
                 continue
             try:
                 values[key] = known[key].metadata["check"](value)
-            except _Bad as bad:
+            except checks.Bad as bad:
                 self.problems.append(w.problem(str(bad)))
         missing = [
             n
@@ -414,7 +331,7 @@ def parse(raw: Any, file: str = "<config>") -> Config:
                 continue
             try:
                 values[key] = _TOP_SCALARS[key](value)
-            except _Bad as bad:
+            except checks.Bad as bad:
                 b.problems.append(w.problem(str(bad)))
         elif key in _SECTIONS:
             built = b.section(_SECTIONS[key], value, w)

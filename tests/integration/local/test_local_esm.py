@@ -155,6 +155,7 @@ def test_latest_starting_position_skips_older_records(pipeline):
     _map(p, StartingPosition="LATEST")
     p.put([{"id": "new", "t": now + 1}])
     wait_for(lambda: p.device_ids() == ["new"], what="only the record after the mapping")
+    assert "old" not in p.device_ids()
 
 
 def _map(p, **settings):

@@ -118,7 +118,8 @@ def test_queue_disabled_removes_it_from_everything_that_points_at_it() -> None:
 def test_stream_lifecycle_retention_and_tags() -> None:
     ctx = make_ctx()
     longer = recontext(ctx, Config(stream=StreamConfig(retention_hours=48)))
-    lifecycle(Stream(ctx), Stream(longer), {"retention_hours"})
+    after = lifecycle(Stream(ctx), Stream(longer), {"retention_hours"})
+    assert after["retention_hours"] == 48
 
 
 def test_stream_mode_change_to_provisioned() -> None:

@@ -412,4 +412,5 @@ def test_topic_rule_tags_are_one_url_encoded_string(stubbed: Stubbed, clock: Fak
             "tags": f"cost=a%2Fb&iotpipe%3Adeployment={ctx.names.deployment}&team=data%20eng",
         },
     )
-    rule.create()
+    assert rule.create()["name"] == ctx.names.rule
+    stubbed.stubbers["iot"].assert_no_pending_responses()  # the tags string matched exactly
