@@ -39,6 +39,9 @@ IOT_CANNOT_ASSUME = (
     "again in a few seconds."
 )
 
+# Shaped like real ones: newer botocore models require 36 characters.
+UUID_1, UUID_2, UUID_3 = (f"1a2b3c4d-0000-4000-8000-00000000000{n}" for n in (1, 2, 3))
+
 
 def ctx_for(stubbed: Stubbed, clock: FakeClock, config: Config | None = None) -> Context:
     ctx = make_ctx(config, gateway=stubbed.gateway, clock=clock)
@@ -106,11 +109,11 @@ def test_create_mapping_retries_cannot_access_stream_then_waits_for_enabled(
             "InvalidParameterValueException",
             CANNOT_ACCESS_STREAM,
         )
-    lam.add_response("create_event_source_mapping", {"UUID": "u-1", "State": "Creating"})
-    lam.add_response("get_event_source_mapping", {"UUID": "u-1", "State": "Creating"})
-    lam.add_response("get_event_source_mapping", {"UUID": "u-1", "State": "Enabled"})
+    lam.add_response("create_event_source_mapping", {"UUID": UUID_1, "State": "Creating"})
+    lam.add_response("get_event_source_mapping", {"UUID": UUID_1, "State": "Creating"})
+    lam.add_response("get_event_source_mapping", {"UUID": UUID_1, "State": "Enabled"})
     ctx = ctx_for(stubbed, clock)
-    assert EventSourceMapping(ctx).create()["uuid"] == "u-1"
+    assert EventSourceMapping(ctx).create()["uuid"] == UUID_1
     assert_backoff(clock.sleeps[:2], 2)
     assert clock.sleeps[2:] == [2.0]  # one poll interval while Creating
 
@@ -135,8 +138,8 @@ def test_mapping_sent_with_bounded_retries_and_on_failure(
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
         "DestinationConfig": {"OnFailure": {"Destination": names.queue_arn}},
     }
-    lam.add_response("create_event_source_mapping", {"UUID": "u-2"}, expected)
-    lam.add_response("get_event_source_mapping", {"UUID": "u-2", "State": "Enabled"})
+    lam.add_response("create_event_source_mapping", {"UUID": UUID_2}, expected)
+    lam.add_response("get_event_source_mapping", {"UUID": UUID_2, "State": "Enabled"})
     EventSourceMapping(ctx).create()
 
 
@@ -144,10 +147,10 @@ def test_mapping_that_lands_disabled_fails_with_the_reason(
     stubbed: Stubbed, clock: FakeClock
 ) -> None:
     lam = stubbed.stub("lambda")
-    lam.add_response("create_event_source_mapping", {"UUID": "u-3"})
+    lam.add_response("create_event_source_mapping", {"UUID": UUID_3})
     lam.add_response(
         "get_event_source_mapping",
-        {"UUID": "u-3", "State": "Disabled", "StateTransitionReason": "PROBLEM: Role denied"},
+        {"UUID": UUID_3, "State": "Disabled", "StateTransitionReason": "PROBLEM: Role denied"},
     )
     with pytest.raises(ResourceStateError, match="PROBLEM: Role denied"):
         EventSourceMapping(ctx_for(stubbed, clock)).create()
@@ -304,7 +307,8 @@ def _mapping_none(s: Stubbed) -> None:
 def _mapping_gone_between(s: Stubbed) -> None:
     lam = s.stub("lambda")
     lam.add_response(
-        "list_event_source_mappings", {"EventSourceMappings": [{"UUID": "u", "State": "Enabled"}]}
+        "list_event_source_mappings",
+        {"EventSourceMappings": [{"UUID": UUID_1, "State": "Enabled"}]},
     )
     add_error(lam, "delete_event_source_mapping", "ResourceNotFoundException")
 
