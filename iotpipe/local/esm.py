@@ -42,6 +42,17 @@ def all_backends(backend_dict: Any) -> list[tuple[str, str, Any]]:
     ]
 
 
+def latest_functions(backend: Any) -> list[Any]:
+    """The $LATEST of every function, read in place.
+
+    Not ``backend._lambdas.all()``: that deep-copies every function (code bytes included)
+    while worker threads update them, which is slow and can fail with "dictionary changed
+    size during iteration".
+    """
+    groups = list(backend._lambdas._functions.values())
+    return [g["latest"] for g in groups if g.get("latest") is not None]
+
+
 FREE_RETRIES = 8  # consecutive failed invokes before retries back off (0.1 s doubling, 2 s max)
 
 
@@ -280,7 +291,7 @@ class EsmManager:
         return {
             (account, region, fn.function_name)
             for account, region, backend in all_backends(lambda_backends)
-            for fn in list(backend._lambdas.all())
+            for fn in latest_functions(backend)
         }
 
     def _loop(self) -> None:

@@ -7,6 +7,7 @@ manager at once, and Invoke goes to the function's worker process (`functions`).
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from typing import Any
@@ -67,3 +68,22 @@ def esm_configuration(self: Any) -> dict[str, Any]:
 
 def no_docker(self: Any, *args: Any, **kwargs: Any) -> None:
     """Mappings are run by the pollers in `esm`, never per record."""
+
+
+def all_functions(self: Any) -> list[Any]:
+    """LambdaStorage.all (ListFunctions) without deep copies.
+
+    moto deep-copies every function (its code bytes included) only to give the copy a
+    ``:$LATEST`` ARN; while a worker thread touches a function that copy can fail with
+    "dictionary changed size during iteration" (an HTTP 500). A shallow copy gets the
+    same ARN without walking the function's state.
+    """
+    result = []
+    for group in list(self._functions.values()):
+        latest = group.get("latest")
+        if latest is not None:
+            alias = copy.copy(latest)
+            alias.function_arn = f"{latest.function_arn}:$LATEST"
+            result.append(alias)
+        result.extend(group.get("versions", []))
+    return result

@@ -13,7 +13,8 @@ What is changed and why:
   GetRecords, a PutRecords response built without moto's slow generic serializer, and
   no per-record Lambda invocation (pollers run mappings, see `esm`).
 - Lambda: invoke runs the deployed zip in a worker process (not Docker); mapping create,
-  update and delete take effect at once; LastProcessingResult is reported.
+  update and delete take effect at once; LastProcessingResult is reported; listing
+  functions makes shallow copies (moto's deep copies race with the workers: HTTP 500).
 - Timestream: writes merge CommonAttributes and land in DuckDB (duplicates and conflicts
   behave as on AWS); queries run on DuckDB; DescribeEndpoints answers with the emulator's
   own address; creating an existing database/table is a ConflictException, not a wipe.
@@ -84,6 +85,7 @@ PATCHES: list[Patch] = [
     _p(f"{_L}:LambdaBackend.update_event_source_mapping", "self uuid spec", lam.update_esm),
     _p(f"{_L}:LambdaBackend.delete_event_source_mapping", "self uuid", lam.delete_esm),
     _p(f"{_L}:EventSourceMapping.get_configuration", "self", lam.esm_configuration),
+    _p(f"{_L}:LambdaStorage.all", "self", lam.all_functions),
     _p(f"{_TR}:TimestreamWriteResponse.write_records", "self", ts.write_records),
     _p(f"{_TR}:TimestreamWriteResponse.describe_endpoints", "self", ts.describe_endpoints),
     _p(f"{_TR}:TimestreamWriteResponse.query", "self", ts.query),

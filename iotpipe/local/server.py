@@ -134,7 +134,7 @@ def failure_queues() -> list[dict[str, Any]]:
     from moto.awslambda.models import lambda_backends
     from moto.iot.models import iot_backends
 
-    from iotpipe.local.esm import all_backends
+    from iotpipe.local.esm import all_backends, latest_functions
     from iotpipe.local.failures import queue_depth, queue_from_url
 
     found: set[tuple[str, str, str]] = set()
@@ -144,7 +144,7 @@ def failure_queues() -> list[dict[str, Any]]:
             if dest.startswith("arn:") and dest.split(":")[2] == "sqs":
                 _, _, _, r, a, name = dest.split(":", 5)
                 found.add((a, r, name))
-        for fn in list(backend._lambdas.all()):
+        for fn in latest_functions(backend):
             url = (fn.environment_vars or {}).get("FAILURE_QUEUE_URL")
             if url:
                 found.add(queue_from_url(url, account, region))

@@ -26,3 +26,25 @@ def test_changed_signature_is_caught():
 def test_missing_class_is_caught():
     with pytest.raises(PatchError, match="NoSuchClass"):
         self_test([Patch("moto.kinesis.models", "NoSuchClass", "x", ("self",), lambda self: None)])
+
+
+def test_listing_functions_does_not_deep_copy_them():
+    """moto's LambdaStorage.all deep-copied every function and raced with the workers."""
+    from types import SimpleNamespace
+
+    from iotpipe.local.lambdapatch import all_functions
+
+    class Touchy:
+        """Refuses to be deep-copied, as a function mid-update effectively does."""
+
+        def __init__(self):
+            self.function_arn = "arn:aws:lambda:us-east-1:123456789012:function:f"
+
+        def __deepcopy__(self, memo):
+            raise RuntimeError("dictionary changed size during iteration")
+
+    latest, v1 = Touchy(), Touchy()
+    storage = SimpleNamespace(_functions={"f": {"latest": latest, "versions": [v1]}})
+    listed = all_functions(storage)
+    assert [f.function_arn for f in listed] == [f"{latest.function_arn}:$LATEST", v1.function_arn]
+    assert latest.function_arn.endswith(":f")  # the stored function is untouched
