@@ -22,7 +22,7 @@ from rich.console import Console
 
 from iotpipe.aws import Gateway, error_code, error_message
 from iotpipe.config import Config, ConfigError, find_config, load
-from iotpipe.errors import UsageError
+from iotpipe.errors import IotpipeError, UsageError
 from iotpipe.target import Deployment, TargetOptions, make_gateway, resolve
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_VERIFY = 0, 1, 2, 3
@@ -130,17 +130,8 @@ def run_guarded(app: App | None, call: Callable[[], Any]) -> Any:
         fail(f"AWS client error: {exc}", EXIT_FAILED)
     except KeyboardInterrupt:
         fail("Interrupted. Run the command again to continue where it stopped.", 130)
-    except Exception as exc:
-        if _is_explained(exc):
-            fail(str(exc), EXIT_FAILED)
-        raise
-
-
-def _is_explained(exc: Exception) -> bool:
-    """Failures whose message is already written for people (a step failed, the embedded
-    AWS did not start, Timestream is closed to the account)."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    return bool(names & {"IotpipeError", "LocalError", "ServiceUnavailableError"})
+    except IotpipeError as exc:  # already written for people: a step failed, the embedded
+        fail(str(exc), EXIT_FAILED)  # AWS did not start, Timestream is closed to the account
 
 
 def guarded(fn: F) -> F:

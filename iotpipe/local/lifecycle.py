@@ -24,12 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from iotpipe.errors import IotpipeError
+
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}  # started here: reaped, never zombies
 
 
-class LocalError(Exception):
+class LocalError(IotpipeError):
     """Something the user must act on; the message says what."""
 
 

@@ -6,13 +6,15 @@ not which API call failed (that is kept in ``cause`` for ``--verbose``).
 
 from __future__ import annotations
 
+from iotpipe.errors import IotpipeError
+
 TIMESTREAM_CLOSED = (
     "Timestream for LiveAnalytics is closed to new customers since 2025-06-20; "
     "use `target: local` or an account that used it before."
 )
 
 
-class ServiceUnavailableError(Exception):
+class ServiceUnavailableError(IotpipeError):
     """The service refuses this account (not a bug in the config or in iotpipe)."""
 
     def __init__(self, message: str, cause: BaseException | None = None) -> None:
@@ -21,5 +23,5 @@ class ServiceUnavailableError(Exception):
         self.cause = cause
 
 
-class ResourceStateError(Exception):
+class ResourceStateError(IotpipeError):
     """A resource reached a state it will not leave on its own (Failed, Disabled, ...)."""
