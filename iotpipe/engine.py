@@ -139,14 +139,11 @@ class Engine:
     def plan(self) -> Plan:
         check_legacy(self.ctx)
         with ThreadPoolExecutor(self.max_workers, thread_name_prefix="describe") as pool:
-            currents = list(pool.map(self._describe, self.resources))
+            currents = list(pool.map(lambda res: res.describe(), self.resources))
         steps = []
         for res, current in zip(self.resources, currents, strict=True):
             steps.append(self._decide(res, current))
         return Plan(steps)
-
-    def _describe(self, res: Resource) -> dict[str, Any] | None:
-        return res.describe()
 
     @staticmethod
     def _decide(res: Resource, current: dict[str, Any] | None) -> Step:

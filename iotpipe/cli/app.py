@@ -7,7 +7,6 @@ config (nothing was touched), 3 verify found a problem.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import traceback
@@ -95,11 +94,7 @@ def output_option(*choices: str) -> Callable[[F], F]:
 
 def describe_client_error(exc: ClientError) -> str:
     op = getattr(exc, "operation_name", "?")
-    service = ""
-    with contextlib.suppress(KeyError, AttributeError):
-        service = exc.response["ResponseMetadata"].get("HTTPHeaders", {}).get("x-amz-service", "")
-    where = f"{service} {op}".strip()
-    return f"AWS error: {where}: {error_code(exc)}: {error_message(exc)}"
+    return f"AWS error: {op}: {error_code(exc)}: {error_message(exc)}"
 
 
 def run_guarded(app: App | None, call: Callable[[], Any]) -> Any:

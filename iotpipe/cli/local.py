@@ -16,7 +16,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from iotpipe.local.lifecycle import LocalError, home_dir
+from iotpipe import state
+from iotpipe.local.lifecycle import LocalError
 
 
 def _fail(message: str) -> None:
@@ -42,7 +43,7 @@ def start_cmd(port: int, foreground: bool) -> None:
     """Start the embedded AWS (in the background unless --foreground)."""
     from iotpipe.local import lifecycle
 
-    home = home_dir()
+    home = state.home()
     try:
         if foreground:
             click.echo(f"starting the embedded AWS (foreground; state in {home}); Ctrl-C stops it")
@@ -63,7 +64,7 @@ def stop_cmd() -> None:
     from iotpipe.local import lifecycle
 
     try:
-        stopped = lifecycle.stop(home_dir())
+        stopped = lifecycle.stop(state.home())
     except LocalError as e:
         _fail(str(e))
         return
@@ -85,7 +86,7 @@ def status_cmd(ctx: click.Context, output: str | None) -> None:
 
     fmt = output or getattr(ctx.obj, "output", None) or "table"
     try:
-        data = lifecycle.status(home_dir())
+        data = lifecycle.status(state.home())
     except LocalError as e:
         _fail(str(e))
         return

@@ -43,20 +43,6 @@ class LocalInfo:
     started_at: float
 
 
-def home_dir() -> Path:
-    """iotpipe's state directory (``IOTPIPE_HOME``, default ``.iotpipe``)."""
-    return Path(os.environ.get("IOTPIPE_HOME", ".iotpipe"))
-
-
-def boto_env(endpoint: str) -> dict[str, str]:
-    """Environment that points boto3 at the emulator with its fake credentials."""
-    return {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-    }
-
-
 # -- state file -------------------------------------------------------------------------
 def _state_path(home: Path) -> Path:
     return home / "local.json"
