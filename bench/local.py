@@ -5,7 +5,10 @@
 In one run: emulator start time; Kinesis PutRecords throughput (500-record batches)
 through the emulator, with a mapping and a function writing to Timestream running, and
 through a plain moto server with a mapping present (the baseline); put -> queryable
-latency p50/p95; query latency over 100,000 rows.
+latency p50/p95; query latency over 100,000 rows; then (bench/quarantine.py) invoke time
+with 0 and 20,000 messages in the failure queue and ``query quality`` at 1,000 / 10,000 /
+100,000 quarantined messages beside the old peek-based way (``--quarantine-only``: just
+that section).
 Targets: start <= 1.5 s; >= 5,000 records/s and >= 15x the baseline; p95 <= batching
 window + 1 s; a grouped query over 100,000 rows <= 200 ms.
 """
@@ -63,14 +66,14 @@ BINNED = (
 )
 
 
-def clients(endpoint: str) -> dict[str, Any]:
+def clients(endpoint: str, names: tuple[str, ...] = ()) -> dict[str, Any]:
     kw = {
         "endpoint_url": endpoint,
         "region_name": "us-east-1",
         "aws_access_key_id": "testing",
         "aws_secret_access_key": "testing",
     }
-    names = ("kinesis", "lambda", "iam", "timestream-write", "timestream-query", "sqs")
+    names = names or ("kinesis", "lambda", "iam", "timestream-write", "timestream-query", "sqs")
     return {n: boto3.client(n, **kw) for n in names}
 
 
@@ -247,7 +250,16 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=1, help="MaximumBatchingWindowInSeconds")
     parser.add_argument("--baseline-records", type=int, default=2_500)
     parser.add_argument("--latency-samples", type=int, default=40)
+    parser.add_argument(
+        "--quarantine-only", action="store_true", help="only the failure-queue section"
+    )
+    parser.add_argument("--queue-depth", type=int, default=20_000, help="for invoke times")
+    parser.add_argument("--quality-depths", default="1000,10000,100000")
+    parser.add_argument("--invocations", type=int, default=30, help="timed invokes per depth")
     args = parser.parse_args()
+    if args.quarantine_only:
+        quarantine_section(args)
+        return
 
     home = Path(tempfile.mkdtemp(prefix="iotpipe-bench-"))
     starts = []
@@ -310,6 +322,23 @@ def main() -> None:
         f"p95 {pct(binned, 95) * 1000:.0f} ms"
     )
     print(f"  status counts                  : {json.dumps(status.get('counts', {}))}")
+    quarantine_section(args)
+
+
+def quarantine_section(args: argparse.Namespace) -> None:
+    """Failure-queue depth vs invoke time, and ``query quality`` at depth (bench/quarantine.py)."""
+    import quarantine as qbench  # bench/quarantine.py, beside this script
+
+    home = Path(tempfile.mkdtemp(prefix="iotpipe-bench-q-"))
+    info = lifecycle.start(home)
+    try:
+        c = clients(info.endpoint)
+        c["cloudwatch"] = clients(info.endpoint, ("cloudwatch",))["cloudwatch"]
+        depths = [int(d) for d in args.quality_depths.split(",") if d]
+        print(time.strftime("run %Y-%m-%d %H:%M UTC", time.gmtime()))
+        qbench.run(c, zipped, args.queue_depth, depths, args.invocations)
+    finally:
+        lifecycle.stop(home)
 
 
 if __name__ == "__main__":

@@ -8,10 +8,32 @@ from __future__ import annotations
 
 import math
 import re
+import reprlib
 from collections.abc import Callable
 from typing import Any
 
 TOPIC_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+SHOWN_CHARS = 60
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = SHOWN_CHARS
+_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = _REPR.maxset = 5
+_REPR.maxlevel = 2
+
+
+def shown(v: Any) -> str:
+    """A value as it may appear in an error: cut to a line (a 50 MB value, say from an
+    environment variable, is not echoed back) and safe for integers too long to print."""
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 200:
+        return f"an integer of about {int(v.bit_length() * 0.30103):,} digits"
+    if isinstance(v, str) and len(v) > SHOWN_CHARS:
+        return f"{v[: SHOWN_CHARS - 5]!r}... ({len(v):,} characters)"
+    return _REPR.repr(v)
+
+
+def cut(text: str, limit: int = SHOWN_CHARS) -> str:
+    """Plain text (a key, say) cut to ``limit`` characters."""
+    return text if len(text) <= limit else f"{text[: limit - 3]}... ({len(text):,} characters)"
 
 
 class Bad(Exception):
@@ -25,9 +47,9 @@ def integer(lo: int, hi: int, also: tuple[int, ...] = ()) -> Check:
     def check(v: Any) -> int:
         allowed = f"an integer from {lo} to {hi}" + "".join(f" or {a}" for a in also)
         if isinstance(v, bool) or not isinstance(v, int):
-            raise Bad(f"{v!r} is not an integer; allowed: {allowed}")
+            raise Bad(f"{shown(v)} is not an integer; allowed: {allowed}")
         if not (lo <= v <= hi or v in also):
-            raise Bad(f"{v} is out of range; allowed: {allowed}")
+            raise Bad(f"{shown(v)} is out of range; allowed: {allowed}")
         return v
 
     return check
@@ -35,29 +57,35 @@ def integer(lo: int, hi: int, also: tuple[int, ...] = ()) -> Check:
 
 def integer_in(*options: int) -> Check:
     def check(v: Any) -> int:
-        if isinstance(v, bool) or v not in options:
-            raise Bad(f"{v!r} is not allowed; allowed: {', '.join(map(str, options))}")
+        if isinstance(v, bool) or not isinstance(v, int) or v not in options:
+            raise Bad(f"{shown(v)} is not allowed; allowed: {', '.join(map(str, options))}")
         return v
 
     return check
 
 
 def number(v: Any) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        raise Bad(f"{v!r} is not a finite number")
-    return float(v)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise Bad(f"{shown(v)} is not a finite number")
+    try:
+        value = float(v)
+    except OverflowError:  # an integer beyond 1.8e308
+        value = math.inf
+    if not math.isfinite(value):
+        raise Bad(f"{shown(v)} is not a finite number")
+    return value
 
 
 def boolean(v: Any) -> bool:
     if not isinstance(v, bool):
-        raise Bad(f"{v!r} is not a boolean; allowed: true or false")
+        raise Bad(f"{shown(v)} is not a boolean; allowed: true or false")
     return v
 
 
 def choice(*options: str) -> Check:
     def check(v: Any) -> str:
-        if v not in options:
-            raise Bad(f"{v!r} is not allowed; allowed: {', '.join(options)}")
+        if not isinstance(v, str) or v not in options:
+            raise Bad(f"{shown(v)} is not allowed; allowed: {', '.join(options)}")
         return v
 
     return check
@@ -66,7 +94,7 @@ def choice(*options: str) -> Check:
 def text(pattern: re.Pattern[str], allowed: str) -> Check:
     def check(v: Any) -> str:
         if not isinstance(v, str) or not pattern.fullmatch(v):
-            raise Bad(f"{v!r} is not allowed; allowed: {allowed}")
+            raise Bad(f"{shown(v)} is not allowed; allowed: {allowed}")
         return v
 
     return check
@@ -75,19 +103,19 @@ def text(pattern: re.Pattern[str], allowed: str) -> Check:
 def topic(v: Any) -> str:
     """An MQTT topic filter that is safe inside the rule's single-quoted FROM clause."""
     if not isinstance(v, str) or not v or len(v.encode()) > 256:
-        raise Bad(f"{v!r} is not a topic filter of 1-256 bytes")
+        raise Bad(f"{shown(v)} is not a topic filter of 1-256 bytes")
     segments = v.split("/")
     if len(segments) > 8:
-        raise Bad(f"{v!r} has more than 8 levels (AWS IoT allows 7 slashes)")
+        raise Bad(f"{shown(v)} has more than 8 levels (AWS IoT allows 7 slashes)")
     for i, seg in enumerate(segments):
         if seg == "#" and i == len(segments) - 1:
             continue
         if seg == "+" or TOPIC_SEGMENT_RE.fullmatch(seg):
             continue
         raise Bad(
-            f"{v!r}: level {seg!r} is not allowed; allowed per level: letters, digits, _ . - "
+            f"{shown(v)}: level {shown(seg)} is not allowed; allowed per level: letters, digits, _ . - "
             "or a whole-level + wildcard, and # as the last level"
         )
     if v.startswith("$"):
-        raise Bad(f"{v!r}: topics starting with $ are reserved by AWS IoT")
+        raise Bad(f"{shown(v)}: topics starting with $ are reserved by AWS IoT")
     return v

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from iotpipe import checks
+from iotpipe.checks import cut, shown
 from iotpipe.yamlsource import Located, YamlProblem, read_located
 
 DEFAULT_PATHS = (Path("iotpipe.yaml"), Path("config/iotpipe.yaml"))
@@ -27,6 +28,10 @@ REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,256}$")
 MEASURE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,255}$")
 DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+KMS_KEY_RE = re.compile(  # an alias, a key id (incl. multi-Region mrk-), or either's ARN
+    r"^(alias/[A-Za-z0-9/_-]{1,250}|(mrk-[0-9a-f]{32}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12})"
+    r"|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[A-Za-z0-9-]{1,64}|alias/[A-Za-z0-9/_-]{1,250}))$"
+)
 PARTITION_KEY_RE = re.compile(r"^[A-Za-z0-9_.:()${}-]{1,256}$")
 TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{1,128}$")
 TAG_VALUE_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{0,256}$")
@@ -53,7 +58,8 @@ class Where:
     key: str
 
     def problem(self, message: str) -> str:
-        return f"{self.file}:{self.line}: {self.key}: {message}"
+        key = ".".join(cut(part, 40) for part in self.key.split("."))
+        return f"{self.file}:{self.line}: {key}: {message}"
 
 
 # --- sections -------------------------------------------------------------------------------
@@ -72,6 +78,10 @@ class StreamConfig:
     mode: str = spec(checks.choice("on_demand", "provisioned"), "on_demand")
     shards: int = spec(checks.integer(1, 500), 1)
     retention_hours: int = spec(checks.integer(24, 8760), 24)
+    kms_key: str = spec(
+        checks.text(KMS_KEY_RE, "a KMS key: alias/<name>, a key id, or a key or alias ARN"),
+        "alias/aws/kinesis",
+    )
 
 
 @dataclass(frozen=True)
@@ -138,6 +148,15 @@ class LegacyConfig:
     enabled: bool = spec(checks.boolean, False)
 
 
+# The recipe's registry (its three devices and their locations), as config/iotpipe.yaml has it.
+DEFAULT_DEVICES: dict[str, Device] = {
+    dev_id: Device(location, "temperature_sensor", {"last_maintenance": maintained})
+    for dev_id, location, maintained in (
+        ("sensor001", "factory_floor_1", "2026-09-01"),
+        ("sensor002", "factory_floor_2", "2026-08-15"),
+        ("sensor003", "warehouse", "2026-10-02"),
+    )
+}
 DEFAULT_SENSORS: dict[str, SensorRange] = {
     "temperature": SensorRange(-50, 150),
     "humidity": SensorRange(0, 100),
@@ -158,7 +177,7 @@ class Config:
     event_source: EventSourceConfig = field(default_factory=EventSourceConfig)
     iot_rule: IotRuleConfig = field(default_factory=IotRuleConfig)
     sensors: Mapping[str, SensorRange] = field(default_factory=lambda: dict(DEFAULT_SENSORS))
-    devices: Mapping[str, Device] = field(default_factory=dict)
+    devices: Mapping[str, Device] = field(default_factory=lambda: dict(DEFAULT_DEVICES))
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     legacy: LegacyConfig = field(default_factory=LegacyConfig)
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -198,18 +217,20 @@ class _Builder:
     def where(self, parent: Located, key: str, path: str) -> Where:
         return Where(self.file, parent.line_of(key) if isinstance(parent, Located) else 0, path)
 
-    def mapping(self, value: Any, where: Where) -> Located | None:
+    def mapping(self, value: Any, where: Where, keys: str = "") -> Located | None:
         if value is None:
             return Located()
         if not isinstance(value, dict):
-            self.problems.append(where.problem(f"{value!r} is not a mapping"))
+            allowed = f"; allowed: a mapping of {keys}" if keys else "; allowed: a mapping"
+            self.problems.append(where.problem(f"{shown(value)} is not a mapping{allowed}"))
             return None
         return value  # type: ignore[return-value]
 
     def section(self, cls: type, raw: Any, where: Where) -> Any:
-        data = self.mapping(raw, where)
+        """The section's dataclass, or None when there were problems (already recorded)."""
+        data = self.mapping(raw, where, ", ".join(f.name for f in fields(cls)))
         if data is None:
-            return cls()
+            return None
         known = {f.name: f for f in fields(cls)}
         values: dict[str, Any] = {}
         for key, value in data.items():
@@ -283,7 +304,7 @@ class _Builder:
                 if not MEASURE_RE.fullmatch(key) or key in RESERVED_MEASURES:
                     self.problems.append(kw.problem("attribute names allow A-Z a-z 0-9 _"))
                 elif not isinstance(value, str | int | float) or isinstance(value, bool):
-                    self.problems.append(kw.problem(f"{value!r} is not a text value"))
+                    self.problems.append(kw.problem(f"{shown(value)} is not a text value"))
                 elif not str(value).strip() or len(str(value).encode()) > 2048:
                     self.problems.append(kw.problem("values must be 1-2048 bytes, not blank"))
                 else:
@@ -361,13 +382,12 @@ def load(path: Path | None, environ: Mapping[str, str] | None = None) -> Config:
     """Read and validate a config file; ``None`` means the built-in defaults."""
     if path is None:
         return Config()
-    if not path.is_file():
-        raise ConfigError([f"{path}: config file not found"])
     try:
         raw = read_located(path, environ if environ is not None else os.environ)
     except YamlProblem as problem:
-        key = f" {problem.key}:" if problem.key else ""
-        raise ConfigError([f"{path}:{problem.line}:{key} {problem.message}"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
+        key = f" {cut(problem.key, 40)}:" if problem.key else ""
+        line = f"{problem.line}:" if problem.line else ""
+        raise ConfigError([f"{path}:{line}{key} {problem.message}"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
     return parse(raw, str(path))

@@ -2,7 +2,7 @@
 
 up -> send-test (the fleet plus invalid data) -> wait until Timestream has every valid
 message -> the query presets -> verify --probe -> down (unless ``--keep``), then a short
-report. It calls the same functions as the individual commands (the engine, the sender,
+report. All of it in a deployment of its own (:func:`demo_deployment`): never the user's. It calls the same functions as the individual commands (the engine, the sender,
 the presets, the checks); only the rendering is passed in (:class:`DemoView`), so this
 module has no click or rich in it and the CLI keeps one way of showing each thing.
 """
@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from iotpipe import query
@@ -22,7 +23,7 @@ from iotpipe.engine import Engine
 from iotpipe.errors import IotpipeError, UsageError
 from iotpipe.fleet import Message, SendOptions, message_source
 from iotpipe.state import home
-from iotpipe.target import Deployment
+from iotpipe.target import Deployment, TargetOptions, make_gateway, resolve
 from iotpipe.traffic import Outcome, Summary, deliver, sink_for
 from iotpipe.verify import Check, verify
 
@@ -94,9 +95,19 @@ class DemoReport:
             stage.seconds = round(clock() - started, 2)
 
 
+DEMO_HOME = "demo"
+
+
+def demo_home() -> Path:
+    """The demo's own state (and embedded AWS): never the user's deployments."""
+    return home() / DEMO_HOME
+
+
 @contextmanager
-def embedded_aws(config: Config, endpoint_url: str | None, keep: bool) -> Iterator[bool]:
-    """Start the embedded AWS for the demo (True if we started it) and stop it afterwards,
+def embedded_aws(
+    config: Config, endpoint_url: str | None, keep: bool, base: Path | None = None
+) -> Iterator[bool]:
+    """Start the demo's embedded AWS (True if we started it) and stop it afterwards,
     unless it was already running or ``keep`` is set. An explicit endpoint is used as is."""
     if config.target != "local":
         raise UsageError(
@@ -108,12 +119,47 @@ def embedded_aws(config: Config, endpoint_url: str | None, keep: bool) -> Iterat
         return
     from iotpipe.local.lifecycle import ensure_running, stop
 
-    _, started = ensure_running(home())
+    where = base or demo_home()
+    _, started = ensure_running(where)
     try:
         yield started
     finally:
         if started and not keep:
-            stop(home())
+            stop(where)
+
+
+@contextmanager
+def demo_deployment(
+    config: Config,
+    opts: TargetOptions,
+    keep: bool,
+    announce: Callable[[str], None] | None = None,
+) -> Iterator[Deployment]:
+    """A deployment of the demo's own, on its own embedded AWS, with its own state.
+
+    The demo used to take over the folder's deployment: it mixed the user's rows into its
+    report and then ran ``down`` on it. Now it lives in ``<home>/demo`` (its own emulator
+    process and state files) with a fresh suffix even if the config fixes one, so what it
+    reads, changes and deletes is only ever its own; with ``--endpoint-url`` (a shared
+    server) the fresh suffix alone keeps it apart.
+    """
+    own = config.with_overrides(suffix=None)
+    base = demo_home()
+    with embedded_aws(own, opts.endpoint_url, keep, base):
+        gateway = make_gateway(own, opts, announce, base=base)
+        with resolve(own, gateway, create_suffix=True, base=base, lock=True) as dep:
+            yield dep
+
+
+def keep_hint(config_path: str | None) -> str:
+    """How to reach what ``demo --keep`` left running (its own home, not the folder's)."""
+    env = f"IOTPIPE_HOME={demo_home()}"
+    cfg = f" -c {config_path}" if config_path else ""
+    return (
+        f"Kept running, apart from your own deployments: explore it with '{env} iotpipe{cfg} "
+        f"query', then remove it with '{env} iotpipe{cfg} down --yes' and "
+        f"'{env} iotpipe local stop'."
+    )
 
 
 def expected_rows(messages: list[Message], model: str) -> int:

@@ -2,6 +2,11 @@
 
 Every name is ``<name>-<kind>-<suffix>``, so listing a few kinds of resource by prefix
 recovers the suffix: ``down`` then works on a fresh checkout or after ``rm -r .iotpipe``.
+
+Everything is looked up in the command's region and account. Regional services list only
+what is there; IAM is global, so a role counts only when its name carries this region
+(``<name>-fn-role-<region>-<suffix>``), or, for roles named before that, when its policy
+grants this region's stream: a deployment in another region is never found from here.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from iotpipe.aws import Gateway
 from iotpipe.config import Config
+from iotpipe.resources.roles import grants
 
 
 def _suffixes(names: Iterable[str], prefix: str) -> set[str]:
@@ -33,10 +39,7 @@ def find_suffixes(config: Config, gateway: Gateway, ident: dict[str, str]) -> li
     for page in lam.get_paginator("list_functions").paginate():
         found |= _suffixes((f["FunctionName"] for f in page["Functions"]), f"{base}-processor-")
 
-    iam = gateway.client("iam")
-    for page in iam.get_paginator("list_roles").paginate():
-        names = [r["RoleName"] for r in page["Roles"]]
-        found |= _suffixes(names, f"{base}-fn-role-") | _suffixes(names, f"{base}-rule-role-")
+    found |= _role_suffixes(config, gateway, ident)
 
     sqs = gateway.client("sqs")
     urls = sqs.list_queues(QueueNamePrefix=f"{base}-failures-").get("QueueUrls", [])
@@ -64,3 +67,18 @@ def find_suffixes(config: Config, gateway: Gateway, ident: dict[str, str]) -> li
     except ClientError:
         pass  # Timestream closed to this account: nothing of ours can be there
     return sorted(found)
+
+
+def _role_suffixes(config: Config, gateway: Gateway, ident: dict[str, str]) -> set[str]:
+    base, region = config.name, gateway.region
+    iam = gateway.client("iam")
+    marker = f":kinesis:{region}:{ident['account']}:stream/{base}-stream-"
+    found: set[str] = set()
+    for page in iam.get_paginator("list_roles").paginate():
+        names = [r["RoleName"] for r in page["Roles"]]
+        for kind in ("fn-role", "rule-role"):
+            found |= _suffixes(names, f"{base}-{kind}-{region}-")
+            for suffix in _suffixes(names, f"{base}-{kind}-"):
+                if grants(iam, f"{base}-{kind}-{suffix}", f"{marker}{suffix}"):
+                    found.add(suffix)
+    return found

@@ -150,7 +150,10 @@ class Engine:
         if not res.enabled():
             return Step(res, DELETE if current is not None else ABSENT, current=current)
         if current is None:
-            return Step(res, CREATE)
+            # What a reviewer must see even for a new resource (e.g. its encryption).
+            want = res.desired() if res.shown_on_create else {}
+            shown = {k: (None, want[k]) for k in res.shown_on_create if k in want}
+            return Step(res, CREATE, shown)
         changes = diff(res.desired(), current)
         if not changes:
             return Step(res, NOOP, current=current)

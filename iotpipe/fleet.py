@@ -13,6 +13,7 @@ the function must accept in full.
 from __future__ import annotations
 
 import json
+import math
 import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from pathlib import Path
 
 from iotpipe.config import Config, Device, SensorRange
 from iotpipe.errors import UsageError
+from iotpipe.replay import lines as replay_lines
+from iotpipe.replay import replay
 
 # The recipe's three devices (step 9) and the device it uses to test validation.
 RECIPE_DEVICES = (
@@ -177,7 +180,8 @@ class Fleet:
         """
         bad = random.Random(f"{self.seed}:invalid")
         recipe_at = min(len(self.devices), count - 1) if invalid_ratio > 0 and count > 1 else -1
-        kinds, weights = zip(*INVALID_KINDS, strict=True)
+        kinds = tuple(kind for kind, _ in INVALID_KINDS)
+        weights = tuple(weight for _, weight in INVALID_KINDS)
         n = len(self.devices)
         for k in range(count):
             when = iso_ms(start + interval * k)
@@ -234,28 +238,6 @@ def _broken(
     return Message(device.device_id, data, when, invalid=kind)
 
 
-def replay(lines: Iterator[str]) -> Iterator[Message]:
-    """Captured messages, one per line (JSONL), sent byte for byte.
-
-    The partition key is the line's ``deviceId`` when it has one, so each device keeps its
-    order on one shard; lines that are not JSON objects are sent as captured, under the key
-    ``replay``. Blank lines are skipped.
-    """
-    for line in lines:
-        text = line.rstrip("\r\n")
-        if not text.strip():
-            continue
-        device = "replay"
-        try:
-            obj = json.loads(text)
-        except ValueError:
-            obj = None
-        if isinstance(obj, dict) and isinstance(obj.get("deviceId"), str) and obj["deviceId"]:
-            device = obj["deviceId"][:256]
-        ts = str(obj.get("timestamp", "")) if isinstance(obj, dict) else ""
-        yield Message(device, text.encode(), ts)
-
-
 def timing(count: int, rate: float | None, now: datetime) -> tuple[datetime, timedelta]:
     """Start and spacing of message timestamps.
 
@@ -274,6 +256,11 @@ def timing(count: int, rate: float | None, now: datetime) -> tuple[datetime, tim
 
 DEFAULT_MESSAGES = 100
 DEFAULT_INVALID_RATIO = 0.03
+# Bounds that keep every count, timestamp and schedule representable (a datetime ends in
+# 9999, ``round(1e12 * 1e12)`` messages is no test run) and a run within a week.
+MAX_MESSAGES = 10_000_000
+MAX_RATE = 1_000_000.0
+MAX_SECONDS = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -293,12 +280,14 @@ class SendOptions:
     def count(self) -> int | None:
         """How many messages will go (None: as many as the file has)."""
         if self.duration is not None:
-            return max(1, round(self.duration * (self.rate or 0)))
+            total = self.duration * (self.rate or 0)
+            return max(1, round(total)) if math.isfinite(total) else MAX_MESSAGES + 1
         if self.messages is not None:
             return self.messages
         return None if self.file else DEFAULT_MESSAGES
 
     def check(self) -> None:
+        self._check_bounds()
         if self.messages is not None and self.duration is not None:
             raise UsageError("Give --messages or --duration, not both.")
         if self.duration is not None and not self.rate:
@@ -315,13 +304,37 @@ class SendOptions:
         if self.invalid_ratio is not None and not 0 <= self.invalid_ratio <= 1:
             raise UsageError("--invalid-ratio is a fraction from 0 to 1, e.g. 0.05.")
 
+    def _check_bounds(self) -> None:
+        """nan, inf and astronomic values are refused here: written as ``not a <= x <= b``
+        so that nan, which compares false to everything, fails too."""
+        if self.rate is not None and not 0 < self.rate <= MAX_RATE:
+            raise UsageError(
+                f"--rate is messages per second, above 0 and at most {MAX_RATE:,.0f} "
+                "(leave it out to send as fast as the stream takes them)."
+            )
+        if self.duration is not None and not 0 < self.duration <= MAX_SECONDS:
+            raise UsageError(
+                f"--duration is seconds, above 0 and at most {MAX_SECONDS:,} (7 days)."
+            )
+        count = self.count()
+        if count is not None and count > MAX_MESSAGES:
+            raise UsageError(
+                f"That is {count:,} messages; a run sends at most {MAX_MESSAGES:,} "
+                "(run it again for more)."
+            )
+        if count is not None and self.rate and count / self.rate > MAX_SECONDS:
+            raise UsageError(
+                f"{count:,} messages at --rate {self.rate:g}/s take "
+                f"{count / self.rate / 86400:,.1f} days; a run lasts at most 7 days."
+            )
+
 
 def message_source(
     config: Config, opts: SendOptions, seed: int, now: datetime
 ) -> Iterator[Message]:
     """The simulated fleet (or the replayed file), lazily."""
     if opts.file is not None:
-        return _replay_file(opts.file, opts.messages)
+        return replay_file(opts.file, opts.messages, opts.via)
     count = opts.count() or DEFAULT_MESSAGES
     fleet = Fleet(default_devices(opts.devices, config.devices), config.sensors, seed)
     start, interval = timing(count, opts.rate, now)
@@ -329,6 +342,9 @@ def message_source(
     return fleet.messages(count, start, interval, ratio)
 
 
-def _replay_file(path: Path, limit: int | None) -> Iterator[Message]:
-    with path.open(encoding="utf-8") as fh:
-        yield from islice(replay(fh), limit)
+def replay_file(path: Path, limit: int | None, via: str) -> Iterator[Message]:
+    """The file's messages (at most ``limit``), lazily; see ``iotpipe/replay.py``."""
+    with path.open("rb") as fh:
+        captured = replay(replay_lines(fh, str(path), via))
+        for device, data, ts in islice(captured, limit):
+            yield Message(device, data, ts)

@@ -3,6 +3,10 @@
 Pure functions of (config, suffix, account, partition, region): this is what makes the state
 file a cache rather than the truth. ``down`` can rebuild every name without it, and roles can
 be written before the resources they grant access to exist.
+
+The region is the command's one effective region (``--region`` or the config's), never the
+config's alone. IAM is global, so role names carry the region: a deployment with the same
+name and suffix in another region never shares (or deletes) a role with this one.
 """
 
 from __future__ import annotations
@@ -34,8 +38,17 @@ class Names:
     table: str
 
     @classmethod
-    def of(cls, config: Config, suffix: str, account: str, partition: str = "aws") -> Names:
-        return cls(config.name, suffix, config.region, account, partition, config.timestream.table)
+    def of(
+        cls,
+        config: Config,
+        suffix: str,
+        account: str,
+        partition: str = "aws",
+        region: str | None = None,
+    ) -> Names:
+        """``region`` is the effective one (the gateway's); the config's only by default."""
+        where = region or config.region
+        return cls(config.name, suffix, where, account, partition, config.timestream.table)
 
     @property
     def deployment(self) -> str:
@@ -59,11 +72,15 @@ class Names:
 
     @property
     def function_role(self) -> str:
-        return self._n("fn-role")
+        return self._n(f"fn-role-{self.region}")
 
     @property
     def rule_role(self) -> str:
-        return self._n("rule-role")
+        return self._n(f"rule-role-{self.region}")
+
+    def retired_roles(self) -> tuple[str, str]:
+        """Role names before they carried the region: ``up`` and ``down`` remove them."""
+        return self._n("fn-role"), self._n("rule-role")
 
     @property
     def queue(self) -> str:

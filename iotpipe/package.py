@@ -44,6 +44,9 @@ def settings_from_config(config: Config) -> dict[str, Any]:
         "defaults": {"location": "unknown", "device_type": "unknown"},
         "memory_retention_hours": ts.memory_retention_hours,
         "magnetic_writes": ts.magnetic_writes,
+        # The table's magnetic retention: older records are quarantined by the function
+        # (timestamp_too_old) rather than sent to a certain RejectedRecords.
+        "magnetic_retention_days": ts.magnetic_retention_days,
     }
 
 

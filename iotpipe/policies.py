@@ -5,6 +5,12 @@ from :class:`~iotpipe.naming.Names` (so the partition from STS flows into every 
 the only ``"*"`` is ``timestream:DescribeEndpoints``, which has no resource type. Trust
 policies carry ``aws:SourceAccount`` (and ``aws:SourceArn`` for the IoT rule) against the
 confused-deputy problem. Pure functions: tests can walk every statement without AWS.
+
+The stream is encrypted at rest. With the AWS-managed key (``alias/aws/kinesis``) no
+principal needs a KMS permission. With a customer key, Kinesis calls KMS as the caller: a
+producer (the rule's role) needs ``kms:GenerateDataKey`` and a consumer (the function's
+role, which the event source mapping reads with) ``kms:Decrypt``, each on that one key and
+only for this stream (Kinesis passes the stream ARN as the encryption context).
 """
 
 from __future__ import annotations
@@ -53,8 +59,18 @@ def rule_trust(names: Names) -> Document:
     )
 
 
-def function_policy(names: Names, queue: bool) -> Document:
-    """Read this stream, write this table, log to this group, quarantine to this queue."""
+def _stream_key(sid: str, action: str, names: Names, key_arn: str) -> Document:
+    statement = _allow(sid, [action], [key_arn])
+    statement["Condition"] = {
+        "StringEquals": {"kms:EncryptionContext:aws:kinesis:arn": names.stream_arn}
+    }
+    return statement
+
+
+def function_policy(names: Names, queue: bool, key_arn: str | None = None) -> Document:
+    """Read this stream, write this table, log to this group, quarantine to this queue.
+
+    ``key_arn``: the stream's customer KMS key (None for the AWS-managed key)."""
     statements = [
         _allow(
             "ReadStream",
@@ -77,14 +93,18 @@ def function_policy(names: Names, queue: bool) -> Document:
             [names.log_group_arn, f"{names.log_group_arn}:*"],
         ),
     ]
+    if key_arn:
+        statements.append(_stream_key("DecryptStream", "kms:Decrypt", names, key_arn))
     if queue:
         statements.append(_allow("Quarantine", ["sqs:SendMessage"], [names.queue_arn]))
     return _document(*statements)
 
 
-def rule_policy(names: Names, queue: bool) -> Document:
+def rule_policy(names: Names, queue: bool, key_arn: str | None = None) -> Document:
     """Put records on this stream; on action failure, send the message to this queue."""
     statements = [_allow("PutToStream", ["kinesis:PutRecord"], [names.stream_arn])]
+    if key_arn:
+        statements.append(_stream_key("EncryptForStream", "kms:GenerateDataKey", names, key_arn))
     if queue:
         statements.append(_allow("ErrorAction", ["sqs:SendMessage"], [names.queue_arn]))
     return _document(*statements)

@@ -1,8 +1,10 @@
-"""The failure queue, read without consuming it: the ``quality`` preset and the probe.
+"""The failure queue and what it stands for: the ``quality`` preset and the probe.
 
-Quarantined messages never reach Timestream, so what was rejected, and why, is read from
-the queue the function, the event source mapping and the IoT rule all report to. Each writer
-has its own body shape; :class:`Quarantined` classifies them.
+Quarantined messages never reach Timestream. ``quality`` counts them by reason from
+CloudWatch metrics (`iotpipe.metrics`: exact and constant-time at any depth) and shows a
+bounded sample of the queue for examples, read with VisibilityTimeout=0 so that nothing
+is hidden or consumed. The function, the event source mapping and the IoT rule all report
+to the queue, each in its own body shape; :class:`Quarantined` classifies them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from iotpipe import metrics
 from iotpipe.aws import is_not_found
 from iotpipe.errors import IotpipeError
 from iotpipe.query import Result, seconds
@@ -24,9 +27,12 @@ from lambda_handler.reasons import REASONS
 
 OTHER_REASONS = {
     "batch_failure": "the event source mapping gave up on a batch (retries or age exhausted)",
-    "rule_error": "the IoT rule could not put the message on the stream",
+    "rule_error": "the IoT rule did not deliver the publish (payload not a JSON object, "
+    "or its Kinesis action failed)",
     "unrecognized": "a message iotpipe did not write",
 }
+SAMPLE_RECEIVES = 5  # ReceiveMessage calls for the examples: at most 50 messages
+SAMPLED_ONLY = ("batch_failure", "unrecognized")  # no metric counts these
 
 
 @dataclass
@@ -53,6 +59,18 @@ class Quarantined:
         if "ruleName" in b and "failures" in b:
             return "rule_error"
         return "unrecognized"
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """What the message is about: a redelivered record or batch is the same one."""
+        b = self.fields
+        if b.get("source") == "iotpipe-handler" and b.get("sequenceNumber"):
+            return ("record", str(b.get("shardId")), str(b["sequenceNumber"]), self.reason)
+        info = b.get("KinesisBatchInfo")
+        if isinstance(info, dict) and info.get("startSequenceNumber"):
+            start, end = info.get("startSequenceNumber"), info.get("endSequenceNumber")
+            return ("batch", str(info.get("shardId")), str(start), str(end))
+        return ("message", self.message_id)
 
     @property
     def device(self) -> str | None:
@@ -85,8 +103,9 @@ def peek(
     which on AWS makes an empty answer mean empty.
     """
     seen: dict[str, Quarantined] = {}
+    deadline = time.monotonic() + max(1.0, hold_s / 2)  # before the first ones reappear
     try:
-        while len(seen) < limit:
+        while len(seen) < limit and time.monotonic() < deadline:
             resp = sqs.receive_message(
                 QueueUrl=url,
                 MaxNumberOfMessages=min(10, limit - len(seen)),
@@ -94,16 +113,11 @@ def peek(
                 WaitTimeSeconds=wait_s,
                 MessageSystemAttributeNames=["SentTimestamp"],
             )
-            got = resp.get("Messages", [])
-            if not got:
+            got = [m for m in resp.get("Messages", []) if m["MessageId"] not in seen]
+            if not got:  # empty, or only messages seen already: we have them all
                 break
             for m in got:
-                seen[m["MessageId"]] = Quarantined(
-                    m["MessageId"],
-                    m["ReceiptHandle"],
-                    int(m.get("Attributes", {}).get("SentTimestamp", 0)),
-                    _loads(m.get("Body", "")),
-                )
+                seen[m["MessageId"]] = _quarantined(m)
         yield list(seen.values())
     finally:
         handles = [q.receipt for q in seen.values() if q.receipt]
@@ -113,6 +127,45 @@ def peek(
                 for n, h in enumerate(handles[i : i + 10])
             ]
             sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+
+
+def sample(
+    sqs: Any, url: str, *, receives: int = SAMPLE_RECEIVES, wait_s: int = 0
+) -> list[Quarantined]:
+    """Up to ``10 * receives`` distinct messages, read with VisibilityTimeout=0.
+
+    Nothing is hidden or consumed (only ApproximateReceiveCount rises, which matters
+    only to a queue with a redrive policy, which the failure queue has not). Duplicates
+    - the same message again, or a record quarantined again after a redelivery - are
+    kept once. The sample carries no receipt handles: it cannot delete.
+    """
+    seen: dict[tuple[str, ...], Quarantined] = {}
+    ids: set[str] = set()
+    for _ in range(receives):
+        resp = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=0,
+            WaitTimeSeconds=wait_s,
+            MessageSystemAttributeNames=["SentTimestamp"],
+        )
+        fresh = [m for m in resp.get("Messages", []) if m["MessageId"] not in ids]
+        if not fresh:
+            break
+        for m in fresh:
+            ids.add(m["MessageId"])
+            q = _quarantined(m, keep_receipt=False)
+            seen.setdefault(q.identity, q)
+    return list(seen.values())
+
+
+def _quarantined(m: dict[str, Any], keep_receipt: bool = True) -> Quarantined:
+    return Quarantined(
+        m["MessageId"],
+        m["ReceiptHandle"] if keep_receipt else "",
+        int(m.get("Attributes", {}).get("SentTimestamp", 0)),
+        _loads(m.get("Body", "")),
+    )
 
 
 def forget(sqs: Any, url: str, message: Quarantined) -> None:
@@ -177,20 +230,86 @@ def long_poll_s(dep: Deployment) -> int:
     return 0 if dep.gateway.local or dep.gateway.endpoint_url else 1
 
 
-def quarantine_report(
-    dep: Deployment, *, since: str | None, device: str | None, limit: int = 1000
-) -> Result:
-    """``quality``: what the failure queue holds, by reason (peeked, not consumed)."""
+def queue_depth(sqs: Any, url: str) -> tuple[int, int]:
+    """(messages on the queue, visible or in flight; its retention in seconds)."""
+    names = [
+        "ApproximateNumberOfMessages",
+        "ApproximateNumberOfMessagesNotVisible",
+        "ApproximateNumberOfMessagesDelayed",
+        "MessageRetentionPeriod",
+    ]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names).get("Attributes", {})
+    depth = sum(int(attrs.get(n, 0)) for n in names[:3])
+    return depth, int(attrs.get("MessageRetentionPeriod", 345_600))
+
+
+def quarantine_report(dep: Deployment, *, since: str | None, device: str | None) -> Result:
+    """``quality``: what was quarantined, by reason; exact counts, sampled examples.
+
+    Without `since`, the window is the queue's retention (what it can still hold).
+    With `device`, counts come from the sample: the metrics have no per-device
+    dimension (one per device would be a metric per device and reason).
+    """
     sqs = dep.gateway.client("sqs")
     url = failure_queue_url(dep)
-    with peek(sqs, url, limit=limit, wait_s=long_poll_s(dep)) as messages:
-        result = quality(messages, since=since, device=device)
-    if len(messages) >= limit:
-        result.notes.append(f"Counted the first {limit} messages on {dep.names.queue} only.")
-    if not result.rows:
-        window = f" in the last {since}" if since else ""
+    depth, retention = queue_depth(sqs, url)
+    examples = sample(sqs, url, wait_s=long_poll_s(dep))
+    span = seconds(since) if since else retention
+    label = f"the last {since}" if since else f"the queue's retention ({_human(retention)})"
+    if device is not None:
+        result = quality(examples, since=since, device=device)
         result.notes.append(
-            f"Nothing quarantined{window} on {dep.names.queue}: every message was valid, "
-            "or none was sent."
+            f"Counts for one device come from a sample of {len(examples)} of the ~{depth} "
+            f"messages on {dep.names.queue} (the metrics have no per-device dimension)."
+        )
+    else:
+        result = _counted(dep, examples, metrics.window(span), since)
+        if depth > len(examples) and any(r["reason"] in SAMPLED_ONLY for r in result.rows):
+            result.notes.append(
+                f"batch_failure and unrecognized have no metric: counted in a sample of "
+                f"{len(examples)} of the ~{depth} messages on {dep.names.queue}."
+            )
+        result.notes.append(
+            f"Counted from CloudWatch metrics over {label}; devices and examples from a "
+            f"sample of {len(examples)} of the ~{depth} messages on {dep.names.queue}."
+        )
+    if not result.rows:
+        result.notes.append(
+            f"Nothing quarantined in {label}: every message was valid, or none was sent."
         )
     return result
+
+
+def _counted(
+    dep: Deployment, examples: list[Quarantined], win: metrics.Window, since: str | None
+) -> Result:
+    """Metric counts per reason, with the sample's devices and examples beside them."""
+    cw = dep.gateway.client("cloudwatch")
+    counts = metrics.quarantined_by_reason(cw, dep.names.function, win)
+    rule = metrics.rule_errors(cw, dep.names.rule, win)
+    if rule.total:
+        counts["rule_error"] = rule.total
+    sampled = quality(examples, since=since)
+    by_reason = {r["reason"]: r for r in sampled.rows}
+    rows = []
+    for reason, count in counts.items():
+        row = dict(by_reason.get(reason) or _empty_row(reason))
+        row["count"] = count
+        if reason == "rule_error":
+            row["example"] = "; ".join(x for x in (rule.text(), row["example"]) if x)
+        rows.append(row)
+    rows += [by_reason[r] for r in SAMPLED_ONLY if r in by_reason]
+    rows.sort(key=lambda r: (-r["count"], r["reason"]))
+    return Result(sampled.columns, sampled.types, rows)
+
+
+def _empty_row(reason: str) -> dict[str, Any]:
+    meaning = REASONS.get(reason) or OTHER_REASONS.get(reason, "")
+    return {"reason": reason, "count": 0, "devices": "", "meaning": meaning, "example": ""}
+
+
+def _human(secs: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if secs % size == 0:
+            return f"{secs // size} {unit}"
+    return f"{secs} s"

@@ -10,10 +10,15 @@ measure columns exist (a ``LIMIT 1`` query whose ColumnInfo is the table's schem
 
 ``quality`` reads the failure queue instead (``iotpipe/quarantine.py``): quarantined
 messages never reach the table.
+
+``verify --probe`` rows stay in the table (Timestream cannot delete rows): their DeviceId
+starts with :data:`PROBE_DEVICE_PREFIX`, and every preset leaves them out (unless
+``--device`` names a probe device).
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -25,10 +30,13 @@ from iotpipe.aws import error_message, is_not_found
 from iotpipe.errors import IotpipeError, UsageError
 from iotpipe.resources.timeseries import closed_service_guard
 from iotpipe.target import Deployment
+from lambda_handler.enrich import PROBE_DEVICE_PREFIX as PROBE_DEVICE_PREFIX  # see there
 
 DURATION_RE = re.compile(r"^(\d+)(ns|us|ms|s|m|h|d)$")
 _SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
 PRESETS = ("recent", "by-device", "per-minute", "quality")
+_MISSING_TABLE = re.compile(r"\b(Table|Database)\b.*does not exist")
+_NO_DEVICE_COLUMN = re.compile(r"Column '?\"?DeviceId\"?'? does not exist")
 
 
 def seconds(duration: str) -> float:
@@ -105,13 +113,22 @@ def _type_name(typ: Mapping[str, Any]) -> str:
 
 
 def run(client: Any, sql: str) -> Result:
-    """Run one query to its last page. Access refusals become the 'closed service' sentence."""
+    """Run one query to its last page. Access refusals become the 'closed service' sentence;
+    Ctrl-C while paging cancels the query (CancelQuery) before it propagates."""
     result = Result()
     info: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"QueryString": sql}
+    query_id = None
     with closed_service_guard():
         while True:
-            page = client.query(**kwargs)
+            try:
+                page = client.query(**kwargs)
+            except KeyboardInterrupt:  # Ctrl-C: stop the query too, not only the client
+                if query_id:
+                    with contextlib.suppress(Exception):
+                        client.cancel_query(QueryId=query_id)
+                raise
+            query_id = page.get("QueryId") or query_id
             if not info and page.get("ColumnInfo"):
                 info = page["ColumnInfo"]
                 result.columns = [c["Name"] for c in info]
@@ -150,6 +167,8 @@ class Scope:
         parts = [f"time > ago({self.since})", *extra]
         if self.device is not None:
             parts.append(f"DeviceId = {literal(self.device)}")
+        if not (self.device or "").startswith(PROBE_DEVICE_PREFIX):
+            parts.append(f"DeviceId NOT LIKE '{PROBE_DEVICE_PREFIX}%'")  # verify's probe rows
         return " AND ".join(parts)
 
     def measure_filter(self) -> str:
@@ -227,7 +246,9 @@ def preset(client: Any, name: str, scope: Scope) -> Result:
     try:
         return _preset(client, name, scope)
     except ClientError as exc:
-        if is_not_found(exc) or "does not exist" in error_message(exc):
+        if _NO_DEVICE_COLUMN.search(error_message(exc)):  # no row was ever written
+            return Result(notes=[empty_note(scope)])
+        if is_not_found(exc) or _MISSING_TABLE.search(error_message(exc)):
             raise IotpipeError(
                 f"The table {scope.database}.{scope.table} does not exist: run 'iotpipe up' "
                 "(or pick the deployment with -c/--config)."
@@ -273,7 +294,15 @@ def query_deployment(
     """A preset or raw SQL against this deployment's table (or, for quality, its queue)."""
     seconds(since)  # validate before any call
     if sql is not None:
-        result = run(dep.gateway.client("timestream-query"), sql)
+        if not sql.strip():
+            raise UsageError(
+                '--sql needs a query, e.g. --sql \'SELECT * FROM "db"."table" LIMIT 10\'.'
+            )
+        client = dep.gateway.client("timestream-query")
+        try:
+            result = run(client, sql)
+        except ClientError as exc:
+            raise _with_hint(exc, dep, client) from exc
         if not result.rows:
             result.notes.append("The query returned no rows.")
         return result
@@ -286,3 +315,24 @@ def query_deployment(
     model, measures = dep.config.timestream.record_model, tuple(dep.config.sensors)
     scope = Scope(dep.names.database, dep.names.table, model, measures, since, device, limit)
     return preset(dep.gateway.client("timestream-query"), preset_name, scope)
+
+
+def _with_hint(exc: ClientError, dep: Deployment, client: Any) -> Exception:
+    """On a multi-measure table ``measure_value::double`` fails (on AWS too): say what works."""
+    message = error_message(exc)
+    if "measure_value::" not in message or "does not exist" not in message:
+        return exc
+    db, table = dep.names.database, dep.names.table
+    try:
+        columns = measure_columns(client, db, table, tuple(dep.config.sensors))
+    except ClientError:
+        columns = ()
+    columns = columns or tuple(dep.config.sensors)
+    example = columns[0] if columns else "temperature"
+    return IotpipeError(
+        f"Timestream: {message}\n"
+        "This table stores multi-measure records (record_model: multi): each measure is a column "
+        f"of its own{', here: ' + ', '.join(columns) if columns else ''}. Write e.g. "
+        f"avg({example}) with WHERE measure_name = 'metrics' instead of measure_value::double; "
+        f'DESCRIBE "{db}"."{table}" lists the columns.'
+    )

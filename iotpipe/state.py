@@ -4,6 +4,11 @@ Names derive from config + suffix and resources are tagged, so losing this file 
 nothing but the suffix (``down --suffix`` or discovery recovers it). It must still never be
 half-written: a crash mid-write would otherwise lose the suffix of a live deployment, hence
 write-to-temp + ``os.replace``. Only names, ARNs and ids go here: never credentials.
+
+A deployment is (name, target, region, account), so that is the file's name:
+``<home>/<name>.<target>.<region>.<account>.json``. The same name in another region or
+account has its own file and never takes this one's suffix. The pre-region file
+``<home>/<name>.json`` is still read, and moved, when it describes the same deployment.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import os
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,36 @@ def atomic_write_json(path: Path, data: Any) -> None:
         raise
 
 
+@dataclass(frozen=True)
+class Identity:
+    """What tells one deployment of a name from another: where it lives."""
+
+    name: str
+    target: str
+    region: str
+    account: str
+
+    def file_name(self, suffix: str | None = None, ext: str = "json") -> str:
+        stem = self.name if suffix is None else f"{self.name}-{suffix}"
+        return f"{stem}.{self.target}.{self.region}.{self.account}.{ext}"
+
+    def fields(self) -> dict[str, str]:
+        return {"target": self.target, "region": self.region, "account": self.account}
+
+    def matches(self, data: dict[str, Any]) -> bool:
+        return all(data.get(k) == v for k, v in self.fields().items())
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # a cache: an unreadable one is as good as none
+    return data if isinstance(data, dict) else None
+
+
 class State:
     """Thread-safe: independent steps of ``up`` record their results concurrently."""
 
@@ -48,13 +84,29 @@ class State:
 
     @classmethod
     def for_deployment(cls, name: str, base: Path | None = None) -> State:
+        """The file ``<base>/<name>.json`` (the layout before identities; tests, tools)."""
         path = (base or home()) / f"{name}.json"
-        if path.is_file():
-            try:
-                return cls(path, json.loads(path.read_text(encoding="utf-8")))
-            except (OSError, ValueError):
-                pass  # a cache: an unreadable one is as good as none
-        return cls(path)
+        return cls(path, _load(path))
+
+    @classmethod
+    def for_identity(
+        cls, ident: Identity, base: Path | None = None, suffix: str | None = None
+    ) -> State:
+        """This deployment's file; an older ``<name>.json`` of the same one is moved here."""
+        base = base or home()
+        path = base / ident.file_name(suffix)
+        data = _load(path)
+        if data is not None or suffix is not None:
+            return cls(path, data)
+        legacy = base / f"{ident.name}.json"
+        old = _load(legacy)
+        if old is None or not old.get("suffix") or not ident.matches(old):
+            return cls(path)  # none, or another region's/account's/target's: not ours
+        state = cls(path, old)
+        with state._lock:
+            state._save()
+        legacy.unlink(missing_ok=True)
+        return state
 
     @property
     def suffix(self) -> str | None:

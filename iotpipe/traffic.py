@@ -232,10 +232,16 @@ class Pacer:
 
 @dataclass
 class Summary:
-    """Totals of a run; ``invalid`` counts the messages that were broken on purpose."""
+    """Totals of a run; ``invalid`` counts the messages that were broken on purpose.
+
+    ``sent`` counts what the service acknowledged, ``failed`` what it refused (or what was
+    too large to send); ``submitted`` what went into a call, so a run that stops half-way
+    knows how many it cannot vouch for either way (:attr:`unconfirmed`).
+    """
 
     sent: int = 0
     failed: int = 0
+    submitted: int = 0
     retried: int = 0
     invalid: int = 0
     messages: int = 0
@@ -246,6 +252,11 @@ class Summary:
     @property
     def rate(self) -> float:
         return self.sent / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def unconfirmed(self) -> int:
+        """Submitted but neither acknowledged nor refused: in flight when the run stopped."""
+        return max(0, self.submitted - self.sent - self.failed)
 
     def add(self, outcome: Outcome) -> None:
         self.sent += outcome.sent
@@ -274,21 +285,26 @@ def deliver(
     *,
     rate: float | None = None,
     workers: int = 4,
-    clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], None] | None = None,
     on_batch: Callable[[Outcome], None] | None = None,
+    summary: Summary | None = None,
 ) -> Summary:
     """Send everything through ``sink`` with at most ``workers`` calls in flight.
 
     Paced runs send smaller batches (about ``LINGER_S`` worth of messages) so a slow rate
     does not hold messages back until a 500-record batch fills. ``on_batch`` is called from
-    worker threads (a rich progress bar is thread-safe).
+    worker threads (a rich progress bar is thread-safe). Pass ``summary`` to keep the counts
+    of a run that stops with an exception (Ctrl-C, the endpoint gone): batches not yet
+    started are cancelled and uncounted, batches in flight finish and are counted.
     """
-    summary = Summary()
+    summary = summary if summary is not None else Summary()
+    clock = clock or time.monotonic  # looked up now, so a test can replace time's
+    sleep = sleep or time.sleep
     lock = threading.Lock()
     max_records = sink.max_records
     if rate:
-        max_records = max(1, min(max_records, int(rate * LINGER_S)))
+        max_records = max(1, min(max_records, int(min(rate, 1e6) * LINGER_S)))
 
     def counted(stream: Iterable[Message]) -> Iterator[Message]:
         for m in stream:
@@ -309,26 +325,44 @@ def deliver(
 
     started = clock()
     paced = Pacer(rate, clock, sleep).pace(counted(messages))
-    inflight: set[Future[Outcome]] = set()
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send") as pool:
-        try:
-            for batch in batches(paced, max_records, sink.max_bytes):
-                if len(inflight) >= workers:
-                    done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        f.result()  # raises what the batch raised
-                future = pool.submit(sink.send, batch)
-                future.add_done_callback(finish)
-                inflight.add(future)
-            for f in inflight:
-                f.result()
-        except BaseException:
-            for f in inflight:
-                f.cancel()
-            raise
-    # Leaving the pool joined its threads, so every callback has run.
-    summary.seconds = clock() - started
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="send") as pool:
+            _pump(pool, batches(paced, max_records, sink.max_bytes), sink, workers, finish, summary)
+        # Leaving the pool joined its threads, so every callback has run.
+    finally:
+        summary.seconds = clock() - started
     return summary
+
+
+def _pump(
+    pool: ThreadPoolExecutor,
+    stream: Iterable[list[Message]],
+    sink: Sink,
+    workers: int,
+    finish: Callable[[Future[Outcome]], None],
+    summary: Summary,
+) -> None:
+    """Submit batches, at most ``workers`` in flight; on any exception cancel the batches
+    that have not started (they were never sent, so they leave ``submitted``) and re-raise."""
+    inflight: dict[Future[Outcome], int] = {}
+    try:
+        for batch in stream:
+            if len(inflight) >= workers:
+                done, _ = wait(inflight, return_when=FIRST_COMPLETED)
+                for f in done:
+                    del inflight[f]
+                    f.result()  # raises what the batch raised
+            summary.submitted += len(batch)
+            future = pool.submit(sink.send, batch)
+            future.add_done_callback(finish)
+            inflight[future] = len(batch)
+        for f in inflight:
+            f.result()
+    except BaseException:
+        for f, size in inflight.items():
+            if f.cancel():
+                summary.submitted -= size
+        raise
 
 
 # --- send-test -------------------------------------------------------------------------------

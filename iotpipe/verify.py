@@ -23,6 +23,7 @@ from base64 import b64decode
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from iotpipe import quarantine, query, resources
@@ -54,6 +55,10 @@ FIELD_FIXES = {
     "run 'iotpipe up' to enable it.",
     ("rule", "actions"): "The rule does not send to this deployment's stream with its role: "
     "run 'iotpipe up' to restore the action.",
+    ("stream", "encryption"): "The stream is not encrypted at rest with the configured key "
+    "(stream.kms_key): run 'iotpipe up' to turn on server-side encryption.",
+    ("queue", "sse"): "The failure queue is not encrypted with SSE-SQS: "
+    "run 'iotpipe up' to turn it on.",
 }
 
 
@@ -84,10 +89,13 @@ def _short(value: Any, width: int = 80) -> str:
 def stream_health(ctx: Context) -> Check:
     summary = ctx.client("kinesis").describe_stream_summary(StreamName=ctx.names.stream)
     status = summary["StreamDescriptionSummary"]["StreamStatus"]
+    encrypted = summary["StreamDescriptionSummary"].get("EncryptionType") == "KMS"
+    key = summary["StreamDescriptionSummary"].get("KeyId")
+    at_rest = f"encrypted at rest with {key}" if encrypted else "NOT encrypted at rest"
     return Check(
         "Kinesis stream is ACTIVE",
         status == "ACTIVE",
-        status,
+        f"{status}, {at_rest}",
         "" if status == "ACTIVE" else "Wait for UPDATING/CREATING to finish, then verify again.",
     )
 
@@ -124,7 +132,7 @@ def mapping_health(ctx: Context) -> Check:
     pages = ctx.client("lambda").list_event_source_mappings(
         FunctionName=ctx.names.function, EventSourceArn=ctx.names.stream_arn
     )
-    found = next(iter(pages.get("EventSourceMappings", [])), {})
+    found: dict[str, Any] = next(iter(pages.get("EventSourceMappings", [])), {})
     state = found.get("State", "?")
     result = found.get("LastProcessingResult", "none yet")
     ok = state == "Enabled" and not str(result).startswith("PROBLEM")
@@ -146,11 +154,17 @@ def queue_depth(ctx: Context) -> Check:
     url = sqs.get_queue_url(QueueName=ctx.names.queue)["QueueUrl"]
     attrs = sqs.get_queue_attributes(
         QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        AttributeNames=[
+            "ApproximateNumberOfMessages",
+            "ApproximateNumberOfMessagesNotVisible",
+            "SqsManagedSseEnabled",
+        ],
     )["Attributes"]
     depth = int(attrs.get("ApproximateNumberOfMessages", 0))
     hidden = int(attrs.get("ApproximateNumberOfMessagesNotVisible", 0))
-    detail = f"{depth} message(s) waiting, {hidden} in flight"
+    sse = str(attrs.get("SqsManagedSseEnabled", "false")).lower() == "true"
+    at_rest = "encrypted at rest (SSE-SQS)" if sse else "NOT encrypted with SSE-SQS"
+    detail = f"{depth} message(s) waiting, {hidden} in flight, {at_rest}"
     if depth:
         detail += " (see them with 'iotpipe query quality')"
     return Check("Failure queue depth", True, detail)
@@ -189,7 +203,7 @@ def resource_checks(dep: Deployment, ctx: Context | None = None) -> list[Check]:
         checks.append(safely(f"{res.label} {res.name}", run_configured))
         health = HEALTH.get(res.key)
         if health and found and found[0] is not None:
-            checks.append(safely(res.label, lambda h=health: h(ctx)))
+            checks.append(safely(res.label, partial(health, ctx)))
     return checks
 
 
@@ -211,9 +225,7 @@ class Probe:
     def for_deployment(cls, dep: Deployment, now: datetime, token: str | None = None) -> Probe:
         cfg = dep.config
         token = token or secrets.token_hex(4)
-        device = f"iotpipe-probe-{token}"
-        if cfg.validation.unknown_devices == "quarantine" and cfg.devices:
-            device = sorted(cfg.devices)[0]  # only registered devices get through
+        device = f"{query.PROBE_DEVICE_PREFIX}{token}"  # the marker every preset leaves out
         measure = "temperature" if "temperature" in cfg.sensors else sorted(cfg.sensors)[0]
         rng = cfg.sensors[measure]
         mid = (rng.min + rng.max) / 2
@@ -314,6 +326,19 @@ def run_probe(
         delay = min(delay * 1.5, 5.0)
     took = f"{clock() - started:.1f} s"
     leaked = probe.rows_at(query.run(ts, probe.sql(dep)).rows, 1)
+    return _probe_checks(dep, probe, via, took, valid, leaked, quarantined)
+
+
+def _probe_checks(
+    dep: Deployment,
+    probe: Probe,
+    via: str,
+    took: str,
+    valid: list[dict[str, Any]],
+    leaked: list[dict[str, Any]],
+    quarantined: quarantine.Quarantined | None,
+) -> list[Check]:
+    """What the probe saw, as checks with a fix for each failure."""
     logs = f"the function's logs (aws logs tail {dep.names.log_group})"
     return [
         Check(

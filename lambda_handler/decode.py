@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import binascii
 import json
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +18,7 @@ from . import reasons
 from .reasons import Problem
 
 MAX_PAYLOAD_BYTES = 1_048_576  # Kinesis' default maximum record size (1 MiB)
+MAX_SEQUENCE_CHARS = 129  # Kinesis sequence numbers: 1-129 digits
 
 
 @dataclass(slots=True)
@@ -33,8 +36,8 @@ class Item:
     @property
     def seq_key(self) -> int:
         """Sequence numbers are decimal strings: compare them as integers."""
-        seq = self.sequence_number
-        return int(seq) if seq.isdigit() else self.index
+        seq = self.sequence_number  # Kinesis' are 1-129 ASCII digits; others sort by index
+        return int(seq) if seq.isascii() and seq.isdigit() and len(seq) < 4000 else self.index
 
     @property
     def shard_id(self) -> str | None:
@@ -45,43 +48,103 @@ class Item:
         return None
 
 
+class MalformedEvent(ValueError):
+    """The invocation event is not what a Kinesis event source mapping sends.
+
+    Raised, not quarantined: a Kinesis mapping always sends `Records[].kinesis.data`
+    and `.sequenceNumber`, so an event without them comes from a direct invoke or from
+    another trigger (SQS, SNS, ...). Raising makes the caller see the error and makes
+    any event source retry and then route the batch to its failure destination;
+    answering "success" would let it delete or skip records this function never read.
+    """
+
+
+def items_of(event: Any) -> list[Item]:
+    """`event["Records"]` as Items; MalformedEvent (naming what is wrong) otherwise."""
+    if not isinstance(event, Mapping):
+        raise MalformedEvent(f"the event is {_kind(event)}, not an object with Records")
+    if "Records" not in event:
+        raise MalformedEvent("the event has no Records")
+    records = event["Records"]
+    if not isinstance(records, list):
+        raise MalformedEvent(f"Records is {_kind(records)}, not an array")
+    return [item_from_record(i, r) for i, r in enumerate(records)]
+
+
 def item_from_record(index: int, record: Any) -> Item:
     """Pull the fields we use out of one `event["Records"][i]` entry.
 
-    Tolerant on purpose: a malformed event entry must still become an Item that can be
-    quarantined (with reason `not_base64` or `empty`), never an exception that fails the
-    whole batch.
+    Strict about what identifies the record (its data and sequence number: without
+    them it can be neither decoded nor reported for retry), tolerant about the rest.
     """
     try:
         kinesis = record["kinesis"]
         seq, data = kinesis["sequenceNumber"], kinesis["data"]
         arrival = kinesis.get("approximateArrivalTimestamp")
-        if type(seq) is str and type(data) is str and type(arrival) is float:
+        if (
+            type(seq) is str
+            and 0 < len(seq) <= MAX_SEQUENCE_CHARS
+            and type(data) is str
+            and type(arrival) is float
+            and math.isfinite(arrival)
+        ):
             return Item(
                 index, seq, data, arrival, kinesis.get("partitionKey"), record.get("eventID")
             )
     except (KeyError, TypeError, AttributeError):
         pass
-    return _tolerant_item(index, record)
+    return _checked_item(index, record)
 
 
-def _tolerant_item(index: int, record: Any) -> Item:
-    """The slow path for entries that are not shaped like Lambda's Kinesis records."""
-    record = record if isinstance(record, dict) else {}
+def _checked_item(index: int, record: Any) -> Item:
+    """The slow path: say what is missing, or accept odd types for the optional fields."""
+    where = f"Records[{index}]"
+    if not isinstance(record, Mapping):
+        raise MalformedEvent(f"{where} is {_kind(record)}, not an object")
     kinesis = record.get("kinesis")
-    kinesis = kinesis if isinstance(kinesis, dict) else {}
+    if not isinstance(kinesis, Mapping):
+        source = record.get("eventSource")
+        hint = f" (eventSource {_short(source, 40)!r})" if isinstance(source, str) else ""
+        raise MalformedEvent(f"{where}.kinesis is missing or not an object{hint}")
     seq, data = kinesis.get("sequenceNumber"), kinesis.get("data")
-    arrival = kinesis.get("approximateArrivalTimestamp")
-    if isinstance(arrival, bool) or not isinstance(arrival, int | float):
-        arrival = None
+    if not isinstance(data, str):
+        raise MalformedEvent(f"{where}.kinesis.data is {_kind(data)}, not a base64 string")
+    if not isinstance(seq, str) or not seq:
+        raise MalformedEvent(f"{where}.kinesis.sequenceNumber is {_kind(seq)}, not a string")
+    if len(seq) > MAX_SEQUENCE_CHARS:
+        raise MalformedEvent(f"{where}.kinesis.sequenceNumber is longer than Kinesis' 129 digits")
     key, event_id = kinesis.get("partitionKey"), record.get("eventID")
     return Item(
         index=index,
-        sequence_number=seq if isinstance(seq, str) else "",
-        data=data if isinstance(data, str) else "",
-        arrival=float(arrival) if arrival is not None else None,
+        sequence_number=seq,
+        data=data,
+        arrival=_seconds(kinesis.get("approximateArrivalTimestamp")),
         partition_key=key if isinstance(key, str) else None,
         event_id=event_id if isinstance(event_id, str) else None,
+    )
+
+
+def _seconds(value: Any) -> float | None:
+    """An arrival time in epoch seconds, or None when absent or not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int of more than 308 digits
+        return None
+    return seconds if math.isfinite(seconds) else None
+
+
+def _kind(value: Any) -> str:
+    """How an event part is described in MalformedEvent messages (never its content)."""
+    if value is None:
+        return "missing or null"
+    if isinstance(value, str):
+        return "an empty string" if not value else "a string"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    return {dict: "an object", list: "an array", int: "a number", float: "a number"}.get(
+        type(value), f"a {type(value).__name__}"
     )
 
 
@@ -140,7 +203,9 @@ def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_unique_pairs)
-_SCAN = _DECODER.scan_once
+# typeshed does not declare scan_once, the attribute JSONDecoder.__init__ sets (the C
+# scanner when available): a gap in the standard library's stubs, not in this code.
+_SCAN: Callable[[str, int], tuple[Any, int]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def _loads(text: str) -> Any:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from . import decode, quarantine, reasons, records, report, validate, writer
+from . import decode, notices, quarantine, reasons, records, report, validate, writer
 from . import settings as settings_module
 from .model import Reading, Rejection
 from .quarantine import Entry
@@ -99,7 +99,7 @@ def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
 
 
 def process(
-    event: Mapping[str, Any],
+    event: Any,
     settings: Settings,
     *,
     timestream: Any,
@@ -118,13 +118,8 @@ def process(
     log = log or report.Log()
     pool = executor or writer.shared_executor()
     now_ms = int(clock() * 1000)
-    raw = event.get("Records") if isinstance(event, Mapping) else None
-    items = [decode.item_from_record(i, r) for i, r in enumerate(raw or ())]
-    readings: list[Reading] = []
-    rejections: list[Rejection] = []
-    for item in items:
-        result = validate.evaluate(item, settings, now_ms)
-        (readings if type(result) is Reading else rejections).append(result)
+    items = _items(event, log)
+    readings, rejections = _evaluate(items, settings, now_ms)
 
     # Stage 1, side by side: quarantine what is invalid, write what is valid.
     early = [
@@ -156,13 +151,50 @@ def process(
     delivered = [e for p, e in enumerate(early) if p not in lost]
     delivered += [e for p, e in enumerate(late) if p not in lost_late]
     summary = _summarise(items, status, delivered, records_written, len(requests))
-    if errors:
-        log.warning("write_failed", errors=sorted(errors)[:5], messages=len(failed))
-    if lost or lost_late:
-        log.warning("quarantine_send_failed", messages=len(lost) + len(lost_late))
+    _log_problems(log, errors, len(failed), len(lost) + len(lost_late), delivered)
     _log_summary(log, summary, items, function_name, now_ms)
     retry = sorted((i for i in items if status[i.index] == RETRY), key=lambda i: i.seq_key)
     return Outcome(summary, [i.sequence_number for i in retry], delivered)
+
+
+def _evaluate(
+    items: list[decode.Item], settings: Settings, now_ms: int
+) -> tuple[list[Reading], list[Rejection]]:
+    """Each message becomes a Reading (to write) or a Rejection (to quarantine)."""
+    readings: list[Reading] = []
+    rejections: list[Rejection] = []
+    for item in items:
+        result = validate.evaluate(item, settings, now_ms)
+        if type(result) is Reading:
+            readings.append(result)
+        else:
+            rejections.append(result)
+    return readings, rejections
+
+
+def _log_problems(
+    log: report.Log, errors: set[str], failed: int, unsent: int, delivered: list[Entry]
+) -> None:
+    """WARNING lines: failed writes and sends, then one per quarantined message (capped)."""
+    if errors:
+        log.warning("write_failed", errors=sorted(errors)[:5], messages=failed)
+    if unsent:
+        log.warning("quarantine_send_failed", messages=unsent)
+    notices.log_quarantined(log, delivered)
+
+
+def _items(event: Any, log: report.Log) -> list[decode.Item]:
+    """The batch's records, or - for an event no Kinesis mapping would send - one
+    ERROR line and a ValueError saying what is wrong (see decode.MalformedEvent)."""
+    try:
+        return decode.items_of(event)
+    except decode.MalformedEvent as exc:
+        message = (
+            f"not a Kinesis event: {exc}. This function reads batches from a Kinesis "
+            "event source mapping; nothing was written or quarantined"
+        )
+        log.error("malformed_event", error=message)
+        raise decode.MalformedEvent(message) from None
 
 
 def _settle(
@@ -301,3 +333,5 @@ def _log_summary(
     else:  # unreachable by construction; loud if a change ever breaks it
         log.error("batch_summary", **summary.fields(), **extra)
     log.emit(report.dumps(report.emf(summary, function_name, now_ms)))
+    for doc in report.reason_emf(summary, function_name, now_ms):
+        log.emit(report.dumps(doc))

@@ -7,7 +7,7 @@ to the quarantine. Nothing else exists, which is what makes the accounting balan
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, final
 
 from .decode import Item
 from .reasons import Problem
@@ -30,6 +30,8 @@ def make_identity(dims: Dimensions) -> Identity:
     return Identity(dims[0][1], dims, group, [{"Name": dims[0][0], "Value": dims[0][1]}])
 
 
+# final (both): `type(x) is Reading` then narrows both branches for mypy.
+@final
 @dataclass(slots=True)
 class Reading:
     """A valid message: who (and where), when (epoch ms), what (measure -> value)."""
@@ -49,6 +51,7 @@ class Reading:
         return self.identity.dims
 
 
+@final
 @dataclass(slots=True)
 class Rejection:
     """A message that will not be written, with the first reason found."""

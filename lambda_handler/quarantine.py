@@ -27,16 +27,20 @@ MAX_BATCH_BYTES = 262_144
 _HEADROOM = 200  # for the payload key, quotes and the `truncated` flag
 _MAX_DETAIL = 1000
 _MAX_DEVICE_ID = 256
+_MAX_KEY = 256  # partition keys and shard ids: Kinesis' are shorter; direct invokes may not be
 
 
 @dataclass(slots=True)
 class Entry:
-    """One quarantine message: the item it is about and its JSON body."""
+    """One quarantine message: the item it is about, its JSON body, and the problems
+    it was built from (the log line names each refused measure)."""
 
     item: Item
     reason: str
     doc: dict[str, Any]
     body: str
+    problem: Problem
+    rejected: Mapping[str, Problem]
 
 
 def make_entry(
@@ -52,15 +56,18 @@ def make_entry(
     `partial` is true when the message itself was written and only the measures in
     `rejected` were refused; `problem` is then the first of those.
     """
+    partition_key = item.partition_key
     doc: dict[str, Any] = {
         "source": SOURCE,
         "reason": problem.reason,
         "detail": _clip(problem.detail, _MAX_DETAIL),
         "partial": partial,
         "deviceId": _clip(device_id, _MAX_DEVICE_ID) if device_id else None,
-        "shardId": item.shard_id,
+        "shardId": _clip(item.shard_id, _MAX_KEY) if item.shard_id else None,
         "sequenceNumber": item.sequence_number,
-        "partitionKey": item.partition_key,
+        "partitionKey": (
+            _clip(partition_key, _MAX_KEY) if isinstance(partition_key, str) else None
+        ),
         "approximateArrivalTimestamp": item.arrival,
         "quarantinedAt": iso(now_ms),
     }
@@ -73,7 +80,7 @@ def make_entry(
         whole = {**doc, **payload_fields(item, MAX_BODY_BYTES)}
         body = _dumps(whole)
         if len(body) <= MAX_BODY_BYTES:
-            return Entry(item, problem.reason, whole, body)
+            return Entry(item, problem.reason, whole, body, problem, rejected)
     envelope = len(_dumps(doc))
     doc.update(payload_fields(item, MAX_BODY_BYTES - envelope - _HEADROOM))
     body = _dumps(doc)
@@ -82,7 +89,7 @@ def make_entry(
             doc.pop(key, None)
         doc["truncated"] = True
         body = _dumps(doc)
-    return Entry(item, problem.reason, doc, body)
+    return Entry(item, problem.reason, doc, body, problem, rejected)
 
 
 def payload_fields(item: Item, budget: int) -> dict[str, Any]:

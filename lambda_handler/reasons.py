@@ -9,6 +9,7 @@ nothing outside this table is ever produced.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import final
 
 # Decoding the Kinesis record.
 NOT_BASE64 = "not_base64"
@@ -54,15 +55,20 @@ REASONS: dict[str, str] = {
 }
 
 
+# final: nothing subclasses it, so `type(x) is Problem` narrows both branches for mypy.
+@final
 @dataclass(frozen=True, slots=True)
 class Problem:
     """Why a message (or one measure of it) was not written.
 
-    `reason` is a code from REASONS; `detail` is a human sentence for the operator.
+    `reason` is a code from REASONS; `detail` is a human sentence for the operator;
+    `measure` names the measure when the problem is one measure's value (the log line
+    and `rejectedMeasures` are written per measure).
     """
 
     reason: str
     detail: str
+    measure: str | None = None
 
     def text(self) -> str:
         """`reason: detail`, the form used in `rejectedMeasures`."""

@@ -83,6 +83,7 @@ def build_request(readings: Sequence[Reading], chunk: Sequence[Owner], model: st
     # identity's ready-made DeviceId list. Otherwise build the list once per identity.
     device_only = len(shared) == len(first.dims) - 1 and first.dims[0] not in shared
     own_cache: dict[Dimensions, list[dict[str, str]]] = {}
+    own: list[dict[str, str]] | None
     records = []
     for index, name in chunk:
         reading = readings[index]

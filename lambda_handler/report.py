@@ -4,7 +4,8 @@ Why one JSON object per line: CloudWatch Logs Insights and metric filters parse 
 without regexes. Why an accounting line: "nothing is silently dropped" is only true if
 someone can check it - every invocation states received = written + quarantined + retry.
 The same counts go out in CloudWatch embedded metric format (EMF), which CloudWatch
-turns into metrics with no API call from the function.
+turns into metrics with no API call from the function; so do the quarantine entries by
+reason (`reason_emf`).
 """
 
 from __future__ import annotations
@@ -109,6 +110,39 @@ def emf(summary: Summary, function_name: str, now_ms: int) -> dict[str, Any]:
         "FunctionName": function_name,
         **values,
     }
+
+
+REASON_METRIC = "QuarantinedByReason"
+
+
+def reason_emf(summary: Summary, function_name: str, now_ms: int) -> list[dict[str, Any]]:
+    """One EMF document per quarantine reason of the invocation (none when nothing was).
+
+    `QuarantinedByReason` (dimensions FunctionName, Reason) counts the entries sent to
+    the failure queue, by reason. Summed over a time window it answers "how many, why"
+    exactly and in constant time however deep the queue is, which reading the queue
+    cannot (`iotpipe query quality` sums it). A document carries one value per dimension,
+    hence one document per reason.
+    """
+    return [
+        {
+            "_aws": {
+                "Timestamp": now_ms,
+                "CloudWatchMetrics": [
+                    {
+                        "Namespace": NAMESPACE,
+                        "Dimensions": [["FunctionName", "Reason"]],
+                        "Metrics": [{"Name": REASON_METRIC, "Unit": "Count"}],
+                    }
+                ],
+            },
+            "FunctionName": function_name,
+            "Reason": reason,
+            REASON_METRIC: count,
+        }
+        for reason, count in sorted(summary.reasons.items())
+        if count
+    ]
 
 
 def dumps(doc: Any) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,8 @@ MAX_MEASURE_NAME_BYTES = 256
 RECORD_MODELS = ("multi", "single")
 UNKNOWN_DEVICE_POLICIES = ("accept", "quarantine")
 MAX_MEMORY_RETENTION_HOURS = 8766
+MAX_MAGNETIC_RETENTION_DAYS = 73_000  # Timestream's limits for a table's retention
+_MAX_DOUBLE = sys.float_info.max
 
 
 class SettingsError(ValueError):
@@ -49,15 +52,18 @@ class SensorRule:
     min: float | None
     max: float | None
     inclusive: bool = True
-    lo: float = field(init=False, repr=False, compare=False)  # min, or -inf
-    hi: float = field(init=False, repr=False, compare=False)  # max, or +inf
+    # The fast path's bounds (validate.check_measures): min/max, or the largest finite
+    # double when unbounded - never infinity, so `lo <= inf <= hi` is false and an
+    # Infinity falls through to the full check (not_a_number) instead of being written.
+    lo: float = field(init=False, repr=False, compare=False)
+    hi: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for bound in ("min", "max"):
             if getattr(self, bound) is not None:
                 object.__setattr__(self, bound, float(getattr(self, bound)))
-        object.__setattr__(self, "lo", -math.inf if self.min is None else self.min)
-        object.__setattr__(self, "hi", math.inf if self.max is None else self.max)
+        object.__setattr__(self, "lo", -_MAX_DOUBLE if self.min is None else self.min)
+        object.__setattr__(self, "hi", _MAX_DOUBLE if self.max is None else self.max)
 
     def violation(self, value: float) -> str | None:
         """None when `value` is inside the range, else a sentence saying why not."""
@@ -171,8 +177,12 @@ def from_dict(doc: Any, source: str = "<dict>") -> Settings:
     if not _is_int(retention) or not 1 <= retention <= MAX_MEMORY_RETENTION_HOURS:
         raise SettingsError(f"memory_retention_hours: an integer 1-{MAX_MEMORY_RETENTION_HOURS}")
     magnetic_days = doc.get("magnetic_retention_days")
-    if magnetic_days is not None and (not _is_int(magnetic_days) or magnetic_days < 1):
-        raise SettingsError("magnetic_retention_days: a positive integer or null")
+    if magnetic_days is not None and (
+        not _is_int(magnetic_days) or not 1 <= magnetic_days <= MAX_MAGNETIC_RETENTION_DAYS
+    ):
+        raise SettingsError(
+            f"magnetic_retention_days: an integer 1-{MAX_MAGNETIC_RETENTION_DAYS} or null"
+        )
     return Settings(
         record_model=_choice(doc, "record_model", RECORD_MODELS, base.record_model),
         sensors=sensors,

@@ -16,19 +16,23 @@ from . import decode, enrich, reasons
 from .decode import Item
 from .model import Identity, Reading, Rejection, make_identity
 from .reasons import Problem
-from .settings import SensorRule, Settings
+from .settings import MAX_MAGNETIC_RETENTION_DAYS, SensorRule, Settings
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,128}", re.ASCII)  # IoT thing names, plus . @
-NUMERIC = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+# One way to match each string (no nested quantifiers): linear even when it fails.
+NUMERIC = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+MAX_NUMERIC_STRING = 100  # characters; longer strings are not numeric readings
 EPOCH = re.compile(r"\d{1,15}(?:\.\d+)?", re.ASCII)
 FUTURE_LIMIT_MS = 15 * 60 * 1000  # Timestream rejects records > 15 min in the future
 SECONDS_BELOW = 1e11  # epoch numbers below this are seconds (1e11 s is the year 5138)
 MILLIS_BELOW = 1e14  # ... below this milliseconds; larger is not a timestamp we accept
+HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 _EPOCH0 = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 
 
 MAX_CACHE = 50_000  # memo entries per container before the memo is cleared
+MAX_MEMO_KEY = 256  # characters per key part; longer identities are checked, not memoised
 
 
 def evaluate(item: Item, settings: Settings, now_ms: int) -> Reading | Rejection:
@@ -82,7 +86,8 @@ def identify(body: dict[str, Any], settings: Settings) -> Identity | Problem:
         answer = dims if type(dims) is Problem else make_identity(dims)
     if len(cache) >= MAX_CACHE:
         cache.clear()
-    cache[key] = answer
+    if all(type(part) is not str or len(part) <= MAX_MEMO_KEY for part in key):
+        cache[key] = answer  # never a 1 MiB deviceId: 50,000 of them would not fit
     return answer
 
 
@@ -133,7 +138,12 @@ def check_measures(
 
 
 def check_value(rule: SensorRule, value: Any, numeric_strings: bool) -> float | Problem:
-    """A finite number inside the rule's range; bool and NaN/Infinity are not numbers."""
+    """A finite number inside the rule's range; bool and NaN/Infinity are not numbers.
+
+    Every detail starts with the measure's name: the quarantine's `detail` (shown by
+    `iotpipe query quality`) and the log line must say which measure was refused.
+    """
+    name = rule.name
     kind = type(value)
     if kind is float:
         number = value
@@ -141,26 +151,29 @@ def check_value(rule: SensorRule, value: Any, numeric_strings: bool) -> float | 
         try:
             number = float(value)
         except OverflowError:
-            return Problem(reasons.NOT_A_NUMBER, "integer too large for a double")
+            return _nan(name, "integer too large for a double")
     elif kind is bool:
-        return Problem(reasons.NOT_A_NUMBER, f"boolean {str(value).lower()} is not a number")
+        return _nan(name, f"boolean {str(value).lower()} is not a number")
     elif kind is str:
         if not numeric_strings:
-            return Problem(
-                reasons.NOT_A_NUMBER,
-                f"string {_clip(value)!r} (numeric strings are not accepted)",
-            )
-        if NUMERIC.fullmatch(value) is None:
-            return Problem(reasons.NOT_A_NUMBER, f"string {_clip(value)!r} is not numeric")
+            return _nan(name, f"string {_clip(value)!r} (numeric strings are not accepted)")
+        # Length first: no sensor writes a 100-digit number, and a bound keeps the
+        # regex and float() linear on a 1 MiB string.
+        if len(value) > MAX_NUMERIC_STRING or NUMERIC.fullmatch(value) is None:
+            return _nan(name, f"string {_clip(value)!r} is not numeric")
         number = float(value)
     else:
-        return Problem(reasons.NOT_A_NUMBER, f"a JSON {decode.json_type(value)}")
+        return _nan(name, f"a JSON {decode.json_type(value)} is not a number")
     if not math.isfinite(number):
-        return Problem(reasons.NOT_A_NUMBER, f"{number!r} is not a finite number")
+        return _nan(name, f"{number!r} is not a finite number")
     violation = rule.violation(number)
     if violation is not None:
-        return Problem(reasons.OUT_OF_RANGE, violation)
+        return Problem(reasons.OUT_OF_RANGE, f"{name} {violation}", name)
     return number
+
+
+def _nan(name: str, why: str) -> Problem:
+    return Problem(reasons.NOT_A_NUMBER, f"{name}: {why}", name)
 
 
 def parse_timestamp(value: Any) -> int | Problem:
@@ -173,12 +186,19 @@ def parse_timestamp(value: Any) -> int | Problem:
         if isinstance(value, bool):
             return Problem(reasons.INVALID_TIMESTAMP, "timestamp is a boolean")
         if isinstance(value, int | float):
-            return _epoch_ms(float(value))
+            try:
+                return _epoch_ms(float(value))
+            except OverflowError:  # an int of more than 308 digits
+                return Problem(
+                    reasons.INVALID_TIMESTAMP, "epoch integer too large for a double (>= 1.8e308)"
+                )
         kind = decode.json_type(value)
         return Problem(reasons.INVALID_TIMESTAMP, f"timestamp is a JSON {kind}")
     if "-" not in value and EPOCH.fullmatch(value):  # ISO dates always contain "-"
         return _epoch_ms(float(value))
     try:
+        if "\x00" in value:  # CPython's parser stops at a NUL and ignores what follows
+            raise ValueError(value)
         moment = datetime.fromisoformat(value)
     except ValueError:
         return Problem(reasons.INVALID_TIMESTAMP, f"{_clip(value)!r} is not ISO-8601")
@@ -203,28 +223,43 @@ def choose_time(
         if isinstance(parsed, Problem):
             return parsed
         time_ms = parsed
+    return check_window(time_ms, settings, now_ms)
+
+
+def check_window(time_ms: int, settings: Settings, now_ms: int) -> int | Problem:
+    """Timestream's window: not over 15 min ahead, not older than the store that would
+    take the record (memory retention, or magnetic retention when magnetic writes are
+    on), never before 1970 (its Time counts from the Unix epoch). A record outside it
+    would be rejected for good: quarantining it keeps the reason and the payload."""
     if time_ms > now_ms + FUTURE_LIMIT_MS:
         return Problem(
             reasons.TIMESTAMP_IN_FUTURE,
             f"{iso(time_ms)} is more than 15 min after now ({iso(now_ms)})",
         )
+    if settings.magnetic_writes:
+        oldest = now_ms - (settings.magnetic_retention_days or MAX_MAGNETIC_RETENTION_DAYS) * DAY_MS
+    else:
+        oldest = now_ms - settings.memory_retention_hours * HOUR_MS
+    if time_ms >= oldest and time_ms >= 0:
+        return time_ms
+    if time_ms < oldest:
+        return Problem(
+            reasons.TIMESTAMP_TOO_OLD, f"{iso(time_ms)} is older than {_retention(settings)}"
+        )
+    return Problem(
+        reasons.TIMESTAMP_TOO_OLD,
+        f"{iso(time_ms)} is before 1970-01-01T00:00:00.000Z (Timestream's time starts there)",
+    )
+
+
+def _retention(settings: Settings) -> str:
     if not settings.magnetic_writes:
-        oldest = now_ms - settings.memory_retention_hours * 3_600_000
-        if time_ms < oldest:
-            return Problem(
-                reasons.TIMESTAMP_TOO_OLD,
-                f"{iso(time_ms)} is older than the memory store's "
-                f"{settings.memory_retention_hours} h and magnetic writes are off",
-            )
-    elif settings.magnetic_retention_days is not None:
-        oldest = now_ms - settings.magnetic_retention_days * 86_400_000
-        if time_ms < oldest:
-            return Problem(
-                reasons.TIMESTAMP_TOO_OLD,
-                f"{iso(time_ms)} is older than the magnetic store's "
-                f"{settings.magnetic_retention_days} days",
-            )
-    return time_ms
+        hours = settings.memory_retention_hours
+        return f"the memory store's {hours} h and magnetic writes are off"
+    days = settings.magnetic_retention_days
+    if days is None:
+        return f"Timestream's longest magnetic retention ({MAX_MAGNETIC_RETENTION_DAYS} days)"
+    return f"the magnetic store's {days} days"
 
 
 def iso(epoch_ms: int) -> str:

@@ -6,14 +6,55 @@ this module holds the group and its global options.
 
 from __future__ import annotations
 
-import click
-
-from iotpipe import __version__
-from iotpipe.cli.app import App
-from iotpipe.target import TargetOptions
+import itertools
+import sys
+from typing import Any
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+def _interrupted_while_starting() -> None:
+    """Ctrl-C while Python is still importing (boto3, rich and moto take most of a second):
+    one line and exit 130, as for an interrupted command, instead of an import traceback."""
+    sys.stderr.write("Interrupted while starting; nothing was done.\n")
+    sys.exit(130)
+
+
+try:
+    import click
+
+    from iotpipe import __version__
+    from iotpipe.cli.app import EXIT_INTERRUPTED, App, interrupted_message
+    from iotpipe.target import TargetOptions
+except KeyboardInterrupt:
+    _interrupted_while_starting()
+
+
+_WORDS = "iotpipe.words"
+
+
+class _Main(click.Group):
+    """The ``iotpipe`` group: Ctrl-C anywhere outside a guarded command body (the group's
+    own start-up, ``local`` subcommands) is one line and exit 130 too, not click's
+    "Aborted!" with exit 1."""
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        # The command's words ("local status"), for the message if it is interrupted.
+        ctx.meta[_WORDS] = list(itertools.takewhile(lambda a: not a.startswith("-"), args))
+        return super().resolve_command(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            words = ctx.meta.get(_WORDS, [])
+            path = " ".join([ctx.command_path, *words])
+            click.echo(interrupted_message(words[0] if words else None, path), err=True)
+            ctx.exit(EXIT_INTERRUPTED)
+
+
+@click.group(
+    cls=_Main,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "-c",
     "--config",
@@ -73,4 +114,7 @@ def _register() -> None:
         main.add_command(command)
 
 
-_register()
+try:
+    _register()
+except KeyboardInterrupt:
+    _interrupted_while_starting()

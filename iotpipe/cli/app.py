@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from rich.console import Console
+from rich.markup import escape
 
 from iotpipe.aws import Gateway, error_code, error_message
 from iotpipe.config import Config, ConfigError, find_config, load
@@ -38,6 +39,7 @@ class App:
     err: Console = field(default_factory=lambda: Console(stderr=True, soft_wrap=True))
     _config: Config | None = None
     _gateway: Gateway | None = None
+    started_emulator: bool = False
 
     def config(self) -> Config:
         if self._config is None:
@@ -47,13 +49,25 @@ class App:
                 self.note("No iotpipe.yaml or config/iotpipe.yaml here: using built-in defaults.")
         return self._config
 
-    def gateway(self) -> Gateway:
+    def gateway(self, start: bool = True) -> Gateway:
+        """``start=False``: a command that needs a deployment never starts the embedded
+        AWS (it keeps everything in memory, so if it is not running nothing is deployed)."""
         if self._gateway is None:
-            self._gateway = make_gateway(self.config(), self.target, announce=self.note)
+            self._gateway = make_gateway(
+                self.config(), self.target, announce=self._started, start=start
+            )
         return self._gateway
 
+    def _started(self, text: str) -> None:
+        self.started_emulator = True
+        self.note(text)
+
     def deployment(self, **kwargs: Any) -> Deployment:
-        return resolve(self.config(), self.gateway(), **kwargs)
+        """The deployment this command is about; ``lock=True`` holds it until released
+        (``with app.deployment(...) as dep``), telling the user while it waits."""
+        gateway = self.gateway(start=bool(kwargs.get("create_suffix")))
+        kwargs.setdefault("on_wait", self.note)
+        return resolve(self.config(), gateway, **kwargs)
 
     def note(self, text: str) -> None:
         """A one-line remark for people; stderr, so --output json on stdout stays clean."""
@@ -97,22 +111,56 @@ def describe_client_error(exc: ClientError) -> str:
     return f"AWS error: {op}: {error_code(exc)}: {error_message(exc)}"
 
 
+# What running the command again does after Ctrl-C: the truth per command, not a promise
+# that everything resumes. A command may say more once it knows (``set_interrupt_note``).
+INTERRUPTED = {
+    "up": "Run 'iotpipe up' again: it keeps what was already created and does the rest.",
+    "down": "Run 'iotpipe down' again: it deletes what is left.",
+    "send-test": "Nothing was sent.",
+    "demo": "Run 'iotpipe demo' again to start over (in its own deployment).",
+}
+_NOTE_KEY = "iotpipe.interrupted"
+EXIT_INTERRUPTED = 130
+
+
+def set_interrupt_note(text: str) -> None:
+    """What to say if the running command is interrupted from now on."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.meta[_NOTE_KEY] = text
+
+
+def interrupted_message(name: str | None = None, path: str | None = None) -> str:
+    """The line for Ctrl-C in the current command (or in ``name`` at ``path``, for the
+    group, whose own context is all that is left when the interrupt reaches it)."""
+    ctx = click.get_current_context(silent=True)
+    name = name or (ctx.info_name if ctx is not None else None)
+    path = path or (ctx.command_path if ctx is not None else "the command")
+    note = ctx.meta.get(_NOTE_KEY) if ctx is not None else None
+    note = note or INTERRUPTED.get(name or "") or f"Run '{path}' again to start over."
+    return f"Interrupted. {note}"
+
+
 def run_guarded(app: App | None, call: Callable[[], Any]) -> Any:
-    """Run a command body, turning known failures into one line and an exit code."""
+    """Run a command body, turning known failures into one line and an exit code.
+
+    Messages are printed as text, never as rich markup: they quote config values and AWS
+    messages, and a ``[/x]`` in one would otherwise be taken for a closing tag.
+    """
     verbose = bool(app and app.verbose)
     err = app.err if app else Console(stderr=True)
 
     def fail(message: str, code: int) -> None:
         if verbose:
             err.print(traceback.format_exc(), highlight=False, markup=False)
-        err.print(f"[bold red]Error:[/] {message}", highlight=False)
+        err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
         sys.exit(code)
 
     try:
         return call()
     except ConfigError as exc:
         for line in exc.problems:
-            err.print(f"[bold red]Config error:[/] {line}", highlight=False, markup=True)
+            err.print(f"[bold red]Config error:[/] {escape(line)}", highlight=False)
         err.print("Nothing was changed.", highlight=False)
         sys.exit(EXIT_USAGE)
     except UsageError as exc:
@@ -124,7 +172,7 @@ def run_guarded(app: App | None, call: Callable[[], Any]) -> Any:
     except BotoCoreError as exc:
         fail(f"AWS client error: {exc}", EXIT_FAILED)
     except KeyboardInterrupt:
-        fail("Interrupted. Run the command again to continue where it stopped.", 130)
+        fail(interrupted_message(), EXIT_INTERRUPTED)
     except IotpipeError as exc:  # already written for people: a step failed, the embedded
         fail(str(exc), EXIT_FAILED)  # AWS did not start, Timestream is closed to the account
 

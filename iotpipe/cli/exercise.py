@@ -1,157 +1,62 @@
 """``send-test``, ``query``, ``verify`` and ``demo``: parse, call one function, render.
 
 Progress and notes go to stderr, results to stdout, so ``--output json``/``csv`` pipe cleanly.
+The renderers live in ``cli/render.py``.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
+import itertools
 import random
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from iotpipe import query as q
-from iotpipe.cli.app import EXIT_FAILED, EXIT_VERIFY, App, guarded, output_option
-from iotpipe.cli.progress import step_view
-from iotpipe.demo import DemoOptions, embedded_aws, run_demo
+from iotpipe.cli.app import (
+    EXIT_FAILED,
+    EXIT_VERIFY,
+    App,
+    guarded,
+    output_option,
+    set_interrupt_note,
+)
+from iotpipe.cli.progress import send_progress
+from iotpipe.cli.render import (
+    DemoView,
+    failure_note,
+    render_checks,
+    render_result,
+    render_stopped,
+    render_summary,
+    rerun_note,
+    to_csv,
+    to_json,
+)
+from iotpipe.demo import DemoOptions, demo_deployment, keep_hint, run_demo
 from iotpipe.errors import UsageError
-from iotpipe.fleet import SendOptions, message_source
-from iotpipe.traffic import Outcome, Summary, deliver, sink_for
-from iotpipe.verify import Check, verify
+from iotpipe.fleet import (
+    MAX_MESSAGES,
+    MAX_RATE,
+    MAX_SECONDS,
+    SendOptions,
+    message_source,
+    replay_file,
+)
+from iotpipe.metrics import rule_watch
+from iotpipe.replay import check_file
+from iotpipe.traffic import Summary, deliver, sink_for
+from iotpipe.verify import verify
+
+__all__ = ["COMMANDS", "to_csv", "to_json"]  # to_csv/to_json: their old home
 
 
 def _app() -> App:
     return click.get_current_context().find_object(App)  # type: ignore[return-value]
-
-
-# --- rendering (shared by the commands and the demo) -------------------------------------------
-
-
-@contextmanager
-def progress_bar(app: App, total: int | None) -> Iterator[Callable[[Outcome], None]]:
-    """sent / failed / rate on stderr while sending; nothing when stderr is not a terminal."""
-    columns = (
-        TextColumn("[bold]sending"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}" if total else "{task.completed}"),
-        TextColumn("failed {task.fields[failed]}"),
-        TextColumn("{task.fields[rate]:.0f} msg/s"),
-        TimeElapsedColumn(),
-    )
-    started = time.monotonic()
-    with Progress(*columns, console=app.err, disable=not app.err.is_terminal) as bar:
-        task = bar.add_task("send", total=total, failed=0, rate=0.0)
-        counts = {"sent": 0, "failed": 0}
-
-        def on_batch(outcome: Outcome) -> None:
-            counts["sent"] += outcome.sent
-            counts["failed"] += outcome.failed
-            rate = counts["sent"] / max(time.monotonic() - started, 1e-6)
-            bar.update(
-                task,
-                advance=outcome.sent + outcome.failed,
-                failed=counts["failed"],
-                rate=rate,
-            )
-
-        yield on_batch
-
-
-def render_summary(app: App, summary: Summary, extra: dict[str, Any]) -> None:
-    data = {**summary.as_dict(), **extra}
-    if app.output == "json":
-        app.print_json(data)
-        return
-    table = Table(title="send-test", title_justify="left", box=None, pad_edge=False)
-    table.add_column("")
-    table.add_column("", justify="right")
-    for key in ("sent", "invalid_injected", "retried", "failed", "rate_per_s", "seconds"):
-        table.add_row(key.replace("_", " "), str(data[key]))
-    for key, value in data["errors"].items():
-        table.add_row(f"  {key}", str(value))
-    for key, value in extra.items():
-        table.add_row(key, str(value))
-    app.out.print(table)
-
-
-def to_json(result: q.Result) -> str:
-    return json.dumps(result.rows, indent=2, default=str)
-
-
-def to_csv(result: q.Result) -> str:
-    """RFC 4180 CSV with a header; null is the empty field, lists/objects are JSON."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(result.columns)
-    for row in result.rows:
-        writer.writerow([_csv_cell(row.get(c)) for c in result.columns])
-    return buf.getvalue()
-
-
-def _csv_cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, list | dict):
-        return json.dumps(v, default=str)
-    return str(v)
-
-
-def render_result(app: App, result: q.Result, title: str | None = None) -> None:
-    for note in result.notes:
-        app.note(note)
-    if app.output == "json":
-        click.echo(to_json(result))
-    elif app.output == "csv":
-        click.echo(to_csv(result), nl=False)
-    elif result.rows:
-        table = Table(title=title, title_justify="left")
-        numeric = {"BIGINT", "INTEGER", "DOUBLE"}
-        for name, typ in zip(result.columns, result.types, strict=True):
-            table.add_column(name, justify="right" if typ in numeric else "left")
-        for row in result.rows:
-            table.add_row(
-                *(_cell(row.get(c), t) for c, t in zip(result.columns, result.types, strict=True))
-            )
-        app.out.print(table)
-
-
-def _cell(value: Any, typ: str = "") -> str:
-    """Short forms for people: 3 decimals, and no zero nanoseconds on timestamps."""
-    if value is None:
-        return "[dim]null[/]"
-    if typ == "TIMESTAMP" and isinstance(value, str) and "." in value:
-        value = value.rstrip("0").rstrip(".")
-    if isinstance(value, float):
-        return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1e12 else str(value)
-    return str(value)
-
-
-def render_checks(app: App, checks: list[Check]) -> None:
-    if app.output == "json":
-        app.print_json({"ok": all(c.ok for c in checks), "checks": [c.as_dict() for c in checks]})
-        return
-    for c in checks:
-        mark = "[green]✓[/]" if c.ok else "[bold red]✗[/]"
-        app.out.print(f"{mark} {c.name}: {c.detail}", highlight=False)
-        if not c.ok and c.fix:
-            app.out.print(f"    [yellow]fix:[/] {c.fix}", highlight=False)
-    failed = sum(not c.ok for c in checks)
-    app.out.print(
-        f"[bold red]{failed} check(s) failed.[/]" if failed else "[green]All checks passed.[/]"
-    )
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -172,15 +77,20 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> str:
     help="Simulate N devices "
     "(sensor001..). Default: the recipe's sensor001-003 and their locations.",
 )
-@click.option("--messages", "-n", type=click.IntRange(1), help="Messages to send (default 100).")
+@click.option(
+    "--messages",
+    "-n",
+    type=click.IntRange(1, MAX_MESSAGES),
+    help="Messages to send (default 100).",
+)
 @click.option(
     "--duration",
-    type=click.FloatRange(0, min_open=True),
-    help="Send for S seconds at --rate instead of a count.",
+    type=click.FloatRange(0, MAX_SECONDS, min_open=True),
+    help="Send for S seconds at --rate instead of a count (at most 7 days).",
 )
 @click.option(
     "--rate",
-    type=click.FloatRange(0, min_open=True),
+    type=click.FloatRange(0, MAX_RATE, min_open=True),
     help="Messages per second (default: as fast as the stream takes them).",
 )
 @click.option(
@@ -217,27 +127,64 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> str:
 @output_option("table", "json")
 @guarded
 def send_test(**kwargs: Any) -> None:
-    """Drive a simulated sensor fleet (valid and invalid data) into the pipeline."""
+    """Drive a simulated sensor fleet (valid and invalid data) into the pipeline.
+
+    It never resumes: stopped half-way (Ctrl-C, an error), it reports what was sent,
+    acknowledged and failed so far, and what running it again would send twice.
+    """
     app = _app()
     opts = SendOptions(**kwargs)
     opts.check()
+    total, replayed = _replay_source(opts)
     dep = app.deployment()
     seed = opts.seed if opts.seed is not None else random.randrange(2**31)
-    messages = message_source(dep.config, opts, seed, datetime.now(UTC))
-    with progress_bar(app, opts.count()) as on_batch:
-        summary = deliver(
-            messages,
-            sink_for(dep, opts.via),
-            rate=opts.rate,
-            workers=opts.workers,
-            on_batch=on_batch,
-        )
+    messages = replayed or message_source(dep.config, opts, seed, datetime.now(UTC))
     target = dep.config.iot_rule.topic if opts.via == "iot" else dep.names.stream
-    extra = {"via": opts.via, "to": target, "seed": None if opts.file else seed}
+    extra: dict[str, Any] = {"via": opts.via, "to": target}
+    extra.update({"file": str(opts.file)} if opts.file else {"seed": seed})
+    file = str(opts.file) if opts.file else None
+    rerun = rerun_note(file, seed, opts.seed is not None, total)
+    summary = Summary()
+    watch = rule_watch(dep) if opts.via == "iot" else None  # what the rule did not deliver
+    try:
+        with send_progress(app.err, total, opts.rate) as on_batch:
+            set_interrupt_note(rerun)
+            deliver(
+                messages,
+                sink_for(dep, opts.via),
+                rate=opts.rate,
+                workers=opts.workers,
+                on_batch=on_batch,
+                summary=summary,
+            )
+    except BaseException as exc:
+        render_stopped(app, summary, extra, total, exc)
+        if not isinstance(exc, KeyboardInterrupt | SystemExit):
+            app.note(rerun)
+        raise
+    lost = watch.not_delivered() if watch is not None else None
+    if watch is not None:
+        extra["not_delivered_by_rule"] = lost
     render_summary(app, summary, extra)
+    if watch is not None and watch.note(lost):
+        app.note(watch.note(lost))
     if summary.failed:
-        app.note(f"{summary.failed} message(s) could not be sent after retries.")
+        app.note(failure_note(summary))
         sys.exit(EXIT_FAILED)
+
+
+def _replay_source(opts: SendOptions) -> tuple[int | None, Any]:
+    """The planned count, and for ``--file`` its messages with the first line already read:
+    a bad file (a 2 MiB line, Latin-1, /dev/zero) is refused before any AWS call. A regular
+    file is checked whole first; a pipe can only be read once, so its later lines are
+    checked as they are sent."""
+    if opts.file is None:
+        return opts.count(), None
+    counted = check_file(opts.file, opts.via, opts.messages)
+    messages = replay_file(opts.file, opts.messages, opts.via)
+    first = next(messages, None)
+    primed = itertools.chain([first] if first is not None else [], messages)
+    return (counted if counted is not None else opts.messages), primed
 
 
 @click.command()
@@ -267,6 +214,7 @@ def query(preset: str, sql: str | None, since: str, device: str | None, limit: i
     table): messages grouped by reason, peeked without removing them.
     """
     app = _app()
+    _check_query_usage(preset, sql)
     dep = app.deployment()
     result = q.query_deployment(
         dep,
@@ -277,6 +225,17 @@ def query(preset: str, sql: str | None, since: str, device: str | None, limit: i
         limit=limit,
     )
     render_result(app, result, None if sql else f"{preset} ({dep.names.deployment})")
+
+
+def _check_query_usage(preset: str, sql: str | None) -> None:
+    """A preset and --sql together, or an empty --sql, are usage errors, not a silent pick."""
+    if sql is None:
+        return
+    if not sql.strip():
+        raise UsageError("--sql needs a query, e.g. --sql 'SELECT 1'.")
+    source = click.get_current_context().get_parameter_source("preset")
+    if source is not None and source.name != "DEFAULT":
+        raise UsageError(f"Give a preset ({preset}) or --sql, not both.")
 
 
 @click.command("verify")
@@ -311,42 +270,6 @@ def verify_cmd(probe: bool, probe_via: str, probe_timeout: float) -> None:
         sys.exit(EXIT_VERIFY)
 
 
-class _DemoView:
-    """The demo's stages, drawn with the same renderers as the single commands."""
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.quiet = app.output == "json"
-
-    def steps(self, title: str) -> Any:
-        @contextmanager
-        def view() -> Iterator[Callable[..., None]]:
-            with step_view(self.app.err, title, quiet=self.quiet) as v:
-                yield v.event
-
-        return view()
-
-    def progress(self, total: int) -> Any:
-        return progress_bar(self.app, total)
-
-    def sent(self, summary: Summary) -> None:
-        if not self.quiet:
-            render_summary(self.app, summary, {})
-
-    def result(self, title: str, result: q.Result) -> None:
-        if not self.quiet:
-            self.app.out.rule(title)
-            render_result(self.app, result, None)
-
-    def checks(self, checks: list[Check]) -> None:
-        if not self.quiet:
-            self.app.out.rule("verify --probe")
-            render_checks(self.app, checks)
-
-    def note(self, text: str) -> None:
-        self.app.note(text)
-
-
 @click.command()
 @click.option("--keep", is_flag=True, help="Leave the pipeline (and the embedded AWS) running.")
 @click.option(
@@ -372,9 +295,8 @@ def demo(keep: bool, devices: int | None, messages: int, seed: int, timeout_s: f
     opts = DemoOptions(
         devices=devices, messages=messages, seed=seed, timeout_s=timeout_s, keep=keep
     )
-    with embedded_aws(app.config(), app.target.endpoint_url, keep):
-        dep = app.deployment(create_suffix=True)
-        report = run_demo(dep, opts, _DemoView(app))
+    with demo_deployment(app.config(), app.target, keep, announce=app.note) as dep:
+        report = run_demo(dep, opts, DemoView(app))
     if app.output == "json":
         app.print_json(report.as_dict())
     else:
@@ -388,7 +310,7 @@ def demo(keep: bool, devices: int | None, messages: int, seed: int, timeout_s: f
         if report.error:
             app.err.print(f"[bold red]Error:[/] {report.error}", highlight=False)
         elif keep:
-            app.out.print("Kept running: explore with 'iotpipe query', then 'iotpipe down --yes'.")
+            app.out.print(keep_hint(app.config_path))
     if report.exit_code:
         sys.exit(report.exit_code)
 

@@ -130,6 +130,13 @@ def render(data: dict[str, Any], console: Console) -> None:
         )
     )
     console.print(counts)
+    _render_workers(data, console)
+    if data.get("log"):
+        console.print(f"log: {data['log']}")
+
+
+def _render_workers(data: dict[str, Any], console: Console) -> None:
+    """The function workers and the mapping pollers, when there are any."""
     if data.get("functions"):
         fns = Table(
             "function",
@@ -163,8 +170,6 @@ def render(data: dict[str, Any], console: Console) -> None:
         for m in data["mappings"]:
             maps.add_row(m["uuid"], m["function"], m["state"], str(m["shards"]), m["last_result"])
         console.print(maps)
-    if data.get("log"):
-        console.print(f"log: {data['log']}")
 
 
 def _short(path: str | None) -> str:

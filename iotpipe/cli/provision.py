@@ -7,13 +7,14 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from iotpipe.cli.app import App, guarded, output_option
 from iotpipe.cli.progress import step_view
 from iotpipe.discover import find_suffixes
 from iotpipe.engine import Engine, Plan
 from iotpipe.errors import UsageError
-from iotpipe.target import NotDeployed
+from iotpipe.target import Deployment, NotDeployed
 
 
 def _app() -> App:
@@ -26,17 +27,36 @@ def _short(value: Any, width: int = 60) -> str:
 
 
 def render_plan(app: App, plan: Plan, title: str) -> None:
-    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
-    for col in ("resource", "name", "action", "changes"):
-        table.add_column(col, overflow="fold")
+    """The plan as a table that never breaks a resource name: labels wrap between words, an
+    event source mapping's "stream -> function" name goes on two lines, and when the
+    changes do not fit beside the names (an 80-column terminal) they follow the table."""
+    steps = [s for s in plan.steps if s.visible]
     style = {"create": "green", "update": "yellow", "replace": "red", "delete": "red"}
-    for step in (s for s in plan.steps if s.visible):
-        changes = "\n".join(
-            f"{k}: {_short(old)} -> {_short(new)}" for k, (old, new) in step.changes.items()
-        )
-        action = f"[{style.get(step.action, 'dim')}]{step.action}[/]"
-        table.add_row(step.label, step.name, action, changes)
+    names = [s.name.replace(" -> ", " ->\n") for s in steps]
+    changes = [
+        [f"{k}: {_short(old)} -> {_short(new)}" for k, (old, new) in s.changes.items()]
+        for s in steps
+    ]
+    name_w = max([4, *(len(line) for n in names for line in n.splitlines())])
+    label_w = max([8, *(len(w) for s in steps for w in s.label.split())])
+    action_w = max([6, *(len(s.action) for s in steps)])
+    room = app.out.width - name_w - label_w - action_w - 6
+    beside = room >= min(40, max([7, *(len(c) for lines in changes for c in lines)]))
+    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    table.add_column("resource")
+    table.add_column("name", no_wrap=True)
+    table.add_column("action", no_wrap=True)
+    if beside:
+        table.add_column("changes", overflow="fold")
+    for step, name, lines in zip(steps, names, changes, strict=True):
+        action = Text(step.action, style=style.get(step.action, "dim"))
+        row = [Text(step.label), Text(name), action]
+        table.add_row(*row, *([Text("\n".join(lines))] if beside else []))
     app.out.print(table)
+    if not beside:
+        for step, lines in zip(steps, changes, strict=True):
+            for line in lines:
+                app.out.print(Text(f"  {step.name}: {line}"), soft_wrap=False)
     n = len(plan.changes)
     app.out.print(f"{n} change{'s' if n != 1 else ''} to apply." if n else "Nothing to change.")
 
@@ -47,12 +67,33 @@ def render_plan(app: App, plan: Plan, title: str) -> None:
 def plan() -> None:
     """Show what 'up' would do: create / update (old -> new) / unchanged. Changes nothing."""
     app = _app()
-    dep = app.deployment(create_suffix=True)
-    result = Engine(dep).plan()
+    try:
+        dep = app.deployment(create_suffix=True)
+        result = Engine(dep).plan()
+    finally:
+        _stop_what_plan_started(app)
     if app.output == "json":
-        app.print_json({"deployment": dep.names.deployment, "steps": result.as_dict()})
+        app.print_json(
+            {
+                "deployment": dep.names.deployment,
+                "region": dep.names.region,
+                "steps": result.as_dict(),
+            }
+        )
     else:
-        render_plan(app, result, f"Plan for {dep.names.deployment} ({dep.config.target})")
+        title = f"Plan for {dep.names.deployment} ({dep.config.target}, {dep.names.region})"
+        render_plan(app, result, title)
+
+
+def _stop_what_plan_started(app: App) -> None:
+    """``plan`` reads; an embedded AWS it had to start (empty) is not left running."""
+    if not app.started_emulator:
+        return
+    from iotpipe.local.lifecycle import stop
+    from iotpipe.state import home
+
+    stop(home())
+    app.note("Stopped the embedded AWS again: 'plan' changes nothing ('iotpipe up' starts it).")
 
 
 @click.command()
@@ -65,12 +106,12 @@ def up() -> None:
     to continue).
     """
     app = _app()
-    dep = app.deployment(create_suffix=True)
-    engine = Engine(dep)
-    planned = engine.plan()
-    title = f"up {dep.names.deployment} -> {dep.config.target} ({dep.names.region})"
-    with step_view(app.err, title, quiet=app.output == "json") as view:
-        outputs = engine.apply(planned, on_event=view.event)
+    with app.deployment(create_suffix=True, lock=True) as dep:
+        engine = Engine(dep)
+        planned = engine.plan()
+        title = f"up {dep.names.deployment} -> {dep.config.target} ({dep.names.region})"
+        with step_view(app.err, title, quiet=app.output == "json") as view:
+            outputs = engine.apply(planned, on_event=view.event)
     result = {
         "deployment": dep.names.deployment,
         "target": dep.config.target,
@@ -98,7 +139,7 @@ def down(yes: bool, suffix: str | None) -> None:
     """Delete everything this deployment created, also after a half-finished 'up'."""
     app = _app()
     try:
-        dep = app.deployment(suffix=suffix, discover=find_suffixes)
+        dep = app.deployment(suffix=suffix, discover=find_suffixes, lock=True)
     except NotDeployed:
         name = app.config().name
         if app.output == "json":
@@ -106,6 +147,11 @@ def down(yes: bool, suffix: str | None) -> None:
         else:
             app.out.print(f"Nothing to delete: no deployment named {name!r} was found.")
         return
+    with dep:
+        _down(app, dep, yes)
+
+
+def _down(app: App, dep: Deployment, yes: bool) -> None:
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(
@@ -117,12 +163,14 @@ def down(yes: bool, suffix: str | None) -> None:
             f"{dep.names.region}) and all its data?",
             abort=True,
         )
-    title = f"down {dep.names.deployment} ({dep.config.target})"
+    title = f"down {dep.names.deployment} ({dep.config.target}, {dep.names.region})"
     with step_view(app.err, title, quiet=app.output == "json") as view:
         report = Engine(dep).destroy(on_event=view.event)
     deleted = [r for r in report if r["deleted"]]
     if app.output == "json":
-        app.print_json({"deployment": dep.names.deployment, "deleted": deleted})
+        app.print_json(
+            {"deployment": dep.names.deployment, "region": dep.names.region, "deleted": deleted}
+        )
     else:
         app.out.print(
             f"[green]Deployment {dep.names.deployment} removed[/] "

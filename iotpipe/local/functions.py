@@ -8,7 +8,9 @@ code or configuration changes (the next invoke is a cold start, as on Lambda); a
 timeout is recorded, counted and the worker replaced at once.
 
 Function output goes to ``<home>/functions/<name>.log`` and to moto's CloudWatch Logs
-(``/aws/lambda/<name>``), so ``aws logs filter-log-events`` works as on AWS.
+(``/aws/lambda/<name>``), so ``aws logs filter-log-events`` works as on AWS; its
+embedded-metric-format lines become CloudWatch metrics (`metrics`), as on Lambda. An
+invoke returns once the worker's log of it has been read, so its metrics are in.
 """
 
 from __future__ import annotations
@@ -28,7 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from iotpipe.local import metrics
 from iotpipe.local.counters import COUNTERS
+
+REPORT_WAIT_S = 2.0  # at most, for the log of an invoke that answered
+FAILURE_COUNTERS = {
+    "error": "function_errors",
+    "timeout": "function_timeouts",
+    "crash": "function_crashes",
+}
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,7 @@ class FunctionWorker:
         self.stats = _Stats()
         self._pending: list[tuple[str, int, str]] = []
         self._pending_lock = threading.Lock()
+        self._reported: dict[str, threading.Event] = {}
         self._log_stream = "local"
         self.log_path = home / "functions" / f"{spec.name}.log"
 
@@ -156,7 +167,8 @@ class FunctionWorker:
             stderr=subprocess.PIPE,
             close_fds=True,
         )
-        self._replies = replies = queue.Queue()
+        replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._replies = replies
         threading.Thread(target=self._read_replies, args=(proc, replies), daemon=True).start()
         threading.Thread(target=self._read_logs, args=(proc,), daemon=True).start()
         self.stats.pids.append(proc.pid)
@@ -179,8 +191,13 @@ class FunctionWorker:
             for line in proc.stderr:
                 log.write(line)
                 text = line.decode("utf-8", "replace").rstrip("\n")
+                metrics.from_log_line(self.spec.account, self.spec.region, text)
                 with self._pending_lock:
                     self._pending.append((stream, int(time.time() * 1000), text))
+                    if text.startswith("REPORT RequestId: "):
+                        done = self._reported.pop(text.split()[2], None)
+                        if done is not None:
+                            done.set()
 
     def flush_logs(self) -> None:
         """Move buffered log lines to moto's CloudWatch Logs (called by the pool's flusher)."""
@@ -221,6 +238,9 @@ class FunctionWorker:
         deadline = time.time() + self.spec.timeout_s
         request = {"id": request_id, "request_id": request_id, "event": event}
         request["deadline_ms"] = int(deadline * 1000)
+        reported = threading.Event()
+        with self._pending_lock:  # invokes are serialized: anything older is stale
+            self._reported = {request_id: reported}
         started = time.perf_counter()
         self.stats.invocations += 1
         COUNTERS.add("invocations")
@@ -245,6 +265,7 @@ class FunctionWorker:
             msg = f"Runtime exited with error: exit status {code}"
             self._log(f"RequestId: {request_id} Error: {msg}")
             return self._failed("crash", "Runtime.ExitError", msg, started)
+        reported.wait(REPORT_WAIT_S)  # its REPORT line follows the reply by microseconds
         elapsed = (time.perf_counter() - started) * 1000
         if reply.get("ok"):
             return InvokeResult(True, reply.get("result"), duration_ms=elapsed)
@@ -269,7 +290,7 @@ class FunctionWorker:
             self.stats.crashes += 1
         self.stats.last_error = f"{etype}: {msg}"
         COUNTERS.add("errors")
-        COUNTERS.add(f"function_{kind}s")
+        COUNTERS.add(FAILURE_COUNTERS[kind])
         error = err or {"errorType": etype, "errorMessage": msg}
         return InvokeResult(False, None, error, kind, (time.perf_counter() - started) * 1000)
 

@@ -4,6 +4,9 @@ moto's publish only stores the payload. The emulator's hook (see `patches`) call
 `on_publish`, which evaluates each matching rule's SQL (`iotsql`) and runs its actions
 in-process; when an action fails, the rule's errorAction receives AWS's error message.
 Rules run synchronously inside the publish call, so a test can read the stream right after.
+Like IoT Core, every rule publishes its metrics to CloudWatch (namespace AWS/IoT:
+``TopicMatch`` and ``ParseError`` by RuleName, ``Success`` and ``Failure`` by RuleName and
+ActionType), which is where ``iotpipe query quality`` counts what a rule did not deliver.
 
 Actions supported: ``kinesis`` (streamName, partitionKey template, explicitHashKey) and
 ``sqs`` (queueUrl, useBase64), as actions and as the errorAction. Rules using other
@@ -21,7 +24,7 @@ import uuid
 from functools import lru_cache
 from typing import Any
 
-from iotpipe.local import failures
+from iotpipe.local import failures, metrics
 from iotpipe.local.counters import COUNTERS
 from iotpipe.local.iotsql import (
     Context,
@@ -34,6 +37,8 @@ from iotpipe.local.iotsql import (
 log = logging.getLogger("iotpipe.local.iot")
 
 SUPPORTED_ACTIONS = ("kinesis", "sqs")
+# The ActionType dimension of the rule action metrics (Success, Failure).
+ACTION_TYPES = {"kinesis": "Kinesis", "sqs": "SQS"}
 
 
 def topic_matches(topic_filter: str, topic: str) -> bool:
@@ -78,14 +83,19 @@ def validate_rule(
 
 
 def on_publish(account: str, region: str, topic: str, payload: bytes, client_id: str = "") -> int:
-    """Run the rules matching `topic`; return how many fired."""
+    """Run the rules matching `topic`; return how many fired.
+
+    What IoT Core documents for a payload that is not a JSON object ("binary payloads"):
+    a rule whose SELECT is only ``*`` passes the bytes on unchanged; any other SELECT
+    (``SELECT *, timestamp() AS t`` adds data, which needs a JSON object) cannot be
+    evaluated: the rule's ``ParseError`` metric (AWS/IoT, RuleName) counts it and no
+    action runs - the errorAction is for failed actions, not for the rule's SQL.
+    An empty payload counts as an empty JSON object, as on AWS.
+    """
     from moto.iot.models import iot_backends
 
     COUNTERS.add("iot_messages")
-    try:
-        parsed: Any = json.loads(payload) if payload else {}
-    except ValueError:
-        parsed = None
+    parsed = _json_object(payload)
     ctx = Context(
         payload=parsed,
         topic=topic,
@@ -94,18 +104,12 @@ def on_publish(account: str, region: str, topic: str, payload: bytes, client_id:
     )
     fired = 0
     for rule in list(iot_backends[account][region].rules.values()):
-        if rule.rule_disabled:
+        program = _program(rule, topic)
+        if program is None:
             continue
-        try:
-            program = compiled(rule.sql, rule.aws_iot_sql_version)
-        except IotSqlError as e:
-            log.warning("rule %s: %s", rule.rule_name, e)
-            continue
-        if not topic_matches(program.topic_filter, topic):
-            continue
+        metrics.iot_rule(account, region, rule.rule_name, "TopicMatch")
         if parsed is None and not program.select_star_only:
-            COUNTERS.add("iot_rule_errors")
-            log.warning("rule %s: payload is not JSON", rule.rule_name)
+            _parse_error(account, region, rule.rule_name, payload)
             continue
         message = program.evaluate(ctx)
         if message is None:
@@ -117,16 +121,57 @@ def on_publish(account: str, region: str, topic: str, payload: bytes, client_id:
     return fired
 
 
+def _json_object(payload: bytes) -> dict[str, Any] | None:
+    """The payload as a JSON object ({} when empty), or None: IoT's "non-JSON" payload.
+
+    IoT Core's own example calls the payload ``80`` non-JSON: only an object can have
+    data added by SELECT, so arrays, numbers and strings count as non-JSON here too.
+    """
+    if not payload.strip():
+        return {}
+    try:
+        parsed = json.loads(payload)
+    except ValueError:  # UnicodeDecodeError is a ValueError
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _program(rule: Any, topic: str) -> Rule | None:
+    """The compiled rule when it is enabled and listens to `topic`."""
+    if rule.rule_disabled:
+        return None
+    try:
+        program = compiled(rule.sql, rule.aws_iot_sql_version)
+    except IotSqlError as e:
+        log.warning("rule %s: %s", rule.rule_name, e)
+        return None
+    return program if topic_matches(program.topic_filter, topic) else None
+
+
+def _parse_error(account: str, region: str, rule_name: str, payload: bytes) -> None:
+    COUNTERS.add("iot_parse_errors")
+    COUNTERS.add("iot_not_delivered")
+    metrics.iot_rule(account, region, rule_name, "ParseError")
+    log.warning(
+        "rule %s: the payload (%d bytes) is not a JSON object and the rule's SELECT is "
+        "not only '*': not delivered (ParseError)",
+        rule_name,
+        len(payload),
+    )
+
+
 def _run_actions(
     account: str, region: str, rule: Any, ctx: Context, body: bytes, original: bytes
 ) -> None:
     errors: list[dict[str, str]] = []
     for action in rule.actions:
         for kind, params in action.items():
+            action_type = ACTION_TYPES.get(kind, kind)
             try:
                 _run(account, region, kind, params or {}, ctx, body)
             except Exception as e:
                 COUNTERS.add("iot_action_errors")
+                metrics.iot_rule(account, region, rule.rule_name, "Failure", action_type)
                 errors.append(
                     {
                         "failedAction": f"{kind[0].upper()}{kind[1:]}Action",
@@ -134,6 +179,10 @@ def _run_actions(
                         "errorMessage": f"Failed to run {kind} action: {e}",
                     }
                 )
+            else:
+                metrics.iot_rule(account, region, rule.rule_name, "Success", action_type)
+    if errors:
+        COUNTERS.add("iot_not_delivered")
     if not errors or not rule.error_action:
         return
     record = failures.iot_error_record(rule.rule_name, ctx.topic, ctx.client_id, original, errors)
@@ -159,11 +208,14 @@ def _run(
         key_template = params.get("partitionKey") or "${newuuid()}"
         key = _substitute(key_template, ctx) or str(uuid.uuid4())
         explicit = params.get("explicitHashKey")
+        # moto annotates stream_arn and explicit_hash_key as str, but its implementation
+        # (and its own PutRecord handler, which passes the optional request parameters
+        # through) takes None for both: a gap in moto's annotations.
         kinesis_backends[account][region].put_record(
-            stream_arn=None,
+            stream_arn=None,  # type: ignore[arg-type]
             stream_name=_substitute(params["streamName"], ctx),
             partition_key=key,
-            explicit_hash_key=_substitute(explicit, ctx) if explicit else None,
+            explicit_hash_key=_substitute(explicit, ctx) if explicit else None,  # type: ignore[arg-type]
             data=base64.b64encode(body).decode(),
         )
     elif kind == "sqs":

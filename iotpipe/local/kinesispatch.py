@@ -6,10 +6,18 @@ its start on GetRecords, serializes PutRecords responses with a slow generic ser
 lists its own package directory on every request, and invokes the mapped function once
 per record. Sequence numbers here are 56 digits like AWS's, so string order is numeric
 order, and a shard's numbers are consecutive, which makes reads O(batch).
+
+moto's shard iterators are MIME base64 with a newline in them, so the recipe's
+``get-records --shard-iterator $SHARD_ITERATOR`` (unquoted) breaks in a shell; here they
+are unpadded base64url (``[A-Za-z0-9_-]``), and GetRecords still reads moto's form. A
+record over 1 MiB (data + partition key) is refused as Kinesis refuses it; moto only
+checked that in PutRecords.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import threading
 from typing import Any
@@ -51,7 +59,7 @@ def shard_records(shard: Any, after: int, limit: int) -> list[Any]:
     if first is None:
         return []
     seq = max(after + 1, first)
-    out = []
+    out: list[Any] = []
     while len(out) < limit:
         rec = records.get(seq)
         if rec is None:
@@ -81,9 +89,95 @@ def get_records(self: Any, last_sequence_id: str, limit: int | None) -> tuple[li
     return records, last, behind
 
 
+MAX_RECORD_BYTES = 1024 * 1024  # data blob (before base64) + partition key
+
+
+def blob_size(data: str) -> int:
+    """Bytes of a base64 text once decoded, without decoding it when it is well-formed."""
+    n = len(data)
+    if n % 4:
+        return len(base64.b64decode(data))
+    return n // 4 * 3 - (data[-2:] == "==") - (data[-1:] == "=")
+
+
+def check_record_size(partition_key: str, data: str) -> None:
+    """Kinesis' ValidationException for a record over 1 MiB (data + partition key)."""
+    size = blob_size(data or "") + len((partition_key or "").encode())
+    if size > MAX_RECORD_BYTES:
+        from moto.core.exceptions import JsonRESTError
+
+        raise JsonRESTError(
+            "ValidationException",
+            "1 validation error detected: Value at 'data' failed to satisfy constraint: "
+            f"Member must have length less than or equal to {MAX_RECORD_BYTES} (data plus "
+            f"partition key: {size} bytes)",
+        )
+
+
+def encode_iterator(stream_name: str, shard_id: str, last: int | str) -> str:
+    """A shard iterator with no character a shell splits or expands."""
+    raw = f"{stream_name}:{shard_id}:{last}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_iterator(iterator: str) -> tuple[str, str, str]:
+    """(stream name, shard id, last sequence number) from ours or moto's own form."""
+    from moto.kinesis.exceptions import InvalidArgumentError
+
+    text = "".join(str(iterator or "").split()).replace("+", "-").replace("/", "_")
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raw = ""
+    parts = raw.split(":")
+    if len(parts) != 3 or not parts[2].isdigit():
+        raise InvalidArgumentError("Invalid ShardIterator.")
+    return parts[0], parts[1], parts[2]
+
+
+def get_shard_iterator(
+    self: Any,
+    stream_arn: str | None,
+    stream_name: str | None,
+    shard_id: str,
+    shard_iterator_type: str,
+    starting_sequence_number: int,
+    at_timestamp: Any,
+) -> str:
+    """moto's position (and validation), in the shell-safe form; names the stream always."""
+    from moto.kinesis.utils import decompose_shard_iterator
+
+    moto_form = original("moto.kinesis.models", "KinesisBackend", "get_shard_iterator")(
+        self,
+        stream_arn,
+        stream_name,
+        shard_id,
+        shard_iterator_type,
+        starting_sequence_number,
+        at_timestamp,
+    )
+    stream = self.describe_stream(stream_arn=stream_arn, stream_name=stream_name)
+    _, shard, last = decompose_shard_iterator(moto_form)
+    return encode_iterator(stream.stream_name, shard, last)
+
+
+def backend_get_records(
+    self: Any, stream_arn: str | None, shard_iterator: str, limit: int | None
+) -> tuple[str, list[Any], int]:
+    """GetRecords from a shell-safe (or moto's) iterator; the next one is shell-safe."""
+    name, shard_id, last = decode_iterator(shard_iterator)
+    stream = self.describe_stream(
+        stream_arn=stream_arn, stream_name=None if stream_arn or name == "None" else name
+    )
+    shard = stream.get_shard(shard_id)  # ResourceNotFoundException if it is gone
+    records, last_seq, behind = shard.get_records(last, limit)
+    return encode_iterator(stream.stream_name, shard.shard_id, last_seq), records, behind
+
+
 def put_record(self: Any, partition_key: str, explicit_hash_key: str, data: str) -> tuple[str, str]:
     from moto.kinesis.models import Record
 
+    check_record_size(partition_key, data)
     shard = self.get_shard_for_key(partition_key, explicit_hash_key)
     with _PUT_LOCK:
         if shard.records:

@@ -51,9 +51,10 @@ def delete_esm(self: Any, uuid: str) -> Any:
     if esm is not None:
         from moto.kinesis.models import kinesis_backends
 
+        arn = esm.event_source_arn
         for stream in list(kinesis_backends[self.account_id][self.region_name].streams.values()):
-            if stream.lambda_event_source_mappings.get(esm.event_source_arn) is esm:
-                del stream.lambda_event_source_mappings[esm.event_source_arn]
+            if stream.lambda_event_source_mappings.get(arn) is esm:
+                del stream.lambda_event_source_mappings[arn]
     if RUNTIME.esm is not None:
         RUNTIME.esm.on_changed()
     return esm

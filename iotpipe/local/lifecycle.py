@@ -1,9 +1,11 @@
 """Start, stop and inspect the embedded AWS: the API the CLI and the engine call.
 
 The emulator is one detached process (its own session, stdin from /dev/null, output to
-``<home>/local.log``), so it never holds a caller's pipes; its address and pid are in
-``<home>/local.json``. "Ready" means ``GET /_iotpipe/health`` answered, polled against a
-deadline. Stopping signals the whole process group, so function workers go too.
+``<home>/local.log``), so it never holds a caller's pipes; its address, pid and admin
+token are in ``<home>/local.json`` (mode 0600: the token is what admin routes such as
+``/_iotpipe/status`` and ``/moto-api/reset`` require). "Ready" means
+``GET /_iotpipe/health`` answered, polled against a deadline. Stopping signals the whole
+process group, so function workers go too.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from iotpipe.errors import IotpipeError
+from iotpipe.local.guard import TOKEN_HEADER
 
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
@@ -77,8 +80,27 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _probe(endpoint: str, path: str = "/_iotpipe/health", timeout: float = 2.0) -> Any:
-    with urllib.request.urlopen(endpoint + path, timeout=timeout) as resp:  # noqa: S310
+def admin_token(home: Path) -> str:
+    """The running emulator's admin token (from local.json), "" if there is none."""
+    state = read_state(home.resolve()) or {}
+    return str(state.get("token") or "")
+
+
+def admin_request(home: Path, path: str, method: str = "GET") -> urllib.request.Request:
+    """A request for an admin route (``/_iotpipe/*``, ``/moto-api/*``) carrying the token."""
+    state = read_state(home.resolve()) or {}
+    return urllib.request.Request(  # noqa: S310 (the emulator's own http:// endpoint)
+        str(state.get("endpoint", "")) + path,
+        method=method,
+        headers={TOKEN_HEADER: str(state.get("token") or "")},
+    )
+
+
+def _probe(
+    endpoint: str, path: str = "/_iotpipe/health", timeout: float = 2.0, token: str = ""
+) -> Any:
+    request = urllib.request.Request(endpoint + path, headers={TOKEN_HEADER: token})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310
         return json.loads(resp.read())
 
 
@@ -284,7 +306,7 @@ def status(home: Path) -> dict[str, Any] | None:
     if info is None:
         return None
     try:
-        return _probe(info.endpoint, "/_iotpipe/status", timeout=5.0)
+        return _probe(info.endpoint, "/_iotpipe/status", timeout=5.0, token=admin_token(home))
     except (OSError, ValueError) as e:
         raise LocalError(
             f"the embedded AWS at {info.endpoint} did not report status: {e}"

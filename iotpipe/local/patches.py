@@ -4,14 +4,20 @@ Each entry of `PATCHES` names a moto class attribute, the parameters we expect i
 and its replacement. `self_test()` runs before anything is replaced: if an attribute is
 gone or its signature moved, the emulator refuses to start with a message naming the
 moto version (moto is pinned to a minor version; a new one needs this table reviewed).
-The replacements live in `kinesispatch`, `lambdapatch`, `tspatch` and `iotpatch`.
+A property is patched the same way (its getter's parameters are checked).
+The replacements live in `kinesispatch`, `lambdapatch`, `tspatch`, `iotpatch`, `sqspatch`.
 
 What is changed and why:
 - Server: the backend lookup per request is cached (moto scans its package directory).
 - Kinesis: O(1) sequence numbers (moto lists every key on every put), a thread-safe put,
   56-digit sequence numbers like AWS's (string order = numeric order), O(limit)
-  GetRecords, a PutRecords response built without moto's slow generic serializer, and
-  no per-record Lambda invocation (pollers run mappings, see `esm`).
+  GetRecords, a PutRecords response built without moto's slow generic serializer, no
+  per-record Lambda invocation (pollers run mappings, see `esm`), shard iterators a shell
+  does not split (no newline), and PutRecord refusing a record over 1 MiB.
+- SQS: a queue's attributes compute the message counts only when read, so SendMessage
+  (which reads one attribute) no longer scans every queued message.
+- SQS: a message's visible/delayed checks (every receive and count scans the queue with
+  them) read ``time.time()`` instead of building two datetimes per message.
 - Lambda: invoke runs the deployed zip in a worker process (not Docker); mapping create,
   update and delete take effect at once; LastProcessingResult is reported; listing
   functions makes shallow copies (moto's deep copies race with the workers: HTTP 500).
@@ -32,6 +38,8 @@ from typing import Any
 from iotpipe.local import iotpatch as iot
 from iotpipe.local import kinesispatch as kin
 from iotpipe.local import lambdapatch as lam
+from iotpipe.local import sqspatch as sqs
+from iotpipe.local import sqsread
 from iotpipe.local import tspatch as ts
 from iotpipe.local.runtime import ORIGINALS, RUNTIME
 
@@ -48,10 +56,10 @@ class Patch:
     cls: str
     attr: str
     params: tuple[str, ...]
-    replacement: Callable[..., Any]
+    replacement: Callable[..., Any] | property
 
 
-def _p(target: str, params: str, replacement: Callable[..., Any]) -> Patch:
+def _p(target: str, params: str, replacement: Callable[..., Any] | property) -> Patch:
     """`target` is ``module:Class.attr``; `params` its parameter names, space-separated."""
     module, _, rest = target.partition(":")
     cls, _, attr = rest.partition(".")
@@ -74,6 +82,19 @@ PATCHES: list[Patch] = [
     _p(f"{_K}:Shard.get_min_sequence_number", "self", kin.min_seq),
     _p(f"{_K}:Shard.get_records", "self last_sequence_id limit", kin.get_records),
     _p(f"{_K}:Stream.put_record", "self partition_key explicit_hash_key data", kin.put_record),
+    _p(
+        f"{_K}:KinesisBackend.get_shard_iterator",
+        "self stream_arn stream_name shard_id shard_iterator_type starting_sequence_number at_timestamp",
+        kin.get_shard_iterator,
+    ),
+    _p(
+        f"{_K}:KinesisBackend.get_records",
+        "self stream_arn shard_iterator limit",
+        kin.backend_get_records,
+    ),
+    _p("moto.sqs.models:Queue.attributes", "self", sqs.attributes),
+    _p("moto.sqs.models:Message.visible", "self", sqsread.visible),
+    _p("moto.sqs.models:Message.delayed", "self", sqsread.delayed),
     _p("moto.kinesis.responses:KinesisResponse.put_records", "self", kin.put_records_response),
     _p(
         f"{_L}:LambdaBackend.send_kinesis_message",
@@ -138,6 +159,8 @@ def self_test(patches: list[Patch] | None = None) -> None:
         key = (p.module, p.cls, p.attr)
         if current is p.replacement:  # already applied in this process
             current = ORIGINALS.get(key)
+        if isinstance(current, property) and current.fget is not None:
+            current = current.fget
         if current is None or not callable(current):
             problems.append(f"{p.module}.{p.cls}.{p.attr} is missing")
             continue
@@ -160,3 +183,4 @@ def apply(patches: list[Patch] | None = None) -> None:
         if current is not p.replacement:
             ORIGINALS[key] = current
             setattr(cls, p.attr, p.replacement)
+    ts.add_actions()  # actions moto lacks (Timestream CancelQuery): added, nothing replaced

@@ -5,9 +5,12 @@
 it answers, serves until SIGTERM/SIGINT, then stops its pollers and function workers
 and removes ``local.json``.
 
-Extra routes, answered before moto sees the request:
-``GET /_iotpipe/health`` (readiness probe) and ``GET /_iotpipe/status`` (counters JSON).
-``POST /moto-api/reset`` also clears the DuckDB store, workers and pollers.
+Every request first passes `guard` (own Host, no foreign browser Origin, the token for
+admin routes, a valid SigV4 signature for AWS calls). The token is made at start and kept
+only in ``local.json`` (mode 0600). Extra routes, answered before moto sees the request:
+``GET /_iotpipe/health`` (readiness probe, open) and ``GET /_iotpipe/status`` (counters
+JSON, token). ``POST /moto-api/reset`` (token) also clears the DuckDB store, workers and
+pollers.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import signal
 import threading
 import time
@@ -23,16 +27,21 @@ from typing import Any
 
 from iotpipe.local import patches
 from iotpipe.local.counters import COUNTERS
+from iotpipe.local.guard import guarded
 from iotpipe.local.runtime import RUNTIME
 
 log = logging.getLogger("iotpipe.local")
 
 
 def write_state(home: Path, data: dict[str, Any]) -> None:
-    """Atomically replace ``local.json``."""
+    """Atomically replace ``local.json``, readable by its owner only (it holds the token)."""
     home.mkdir(parents=True, exist_ok=True)
     tmp = home / f".local.json.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(data, indent=2))
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(data, indent=2))
+    os.chmod(tmp, 0o600)  # whatever the umask
     os.replace(tmp, home / "local.json")
 
 
@@ -53,8 +62,11 @@ class Emulator:
         self.home = home.resolve()
         self.log_path = log_path
         self.started_at = time.time()
+        self.token = secrets.token_urlsafe(32)  # for admin routes; only local.json holds it
         self._moto = DomainDispatcherApplication(create_backend_app)
-        self.httpd = make_server("127.0.0.1", port, self._app, threaded=True)
+        self.port = 0
+        app = guarded(self._app, lambda: self.port, self.token)
+        self.httpd = make_server("127.0.0.1", port, app, threaded=True)
         self.port = int(self.httpd.server_address[1])
         self.endpoint = f"http://127.0.0.1:{self.port}"
         RUNTIME.store = store()
@@ -182,6 +194,7 @@ def run(home: Path, port: int = 0, log_path: Path | None = None) -> int:
         "port": emulator.port,
         "started_at": emulator.started_at,
         "log": str(log_path) if log_path else None,
+        "token": emulator.token,
     }
     write_state(emulator.home, state)
     log.info("embedded AWS listening at %s (pid %d)", emulator.endpoint, os.getpid())

@@ -3,20 +3,23 @@
 moto drops ``CommonAttributes``, answers every query with no rows, hands out an AWS
 hostname from DescribeEndpoints (which breaks clients configured only through
 ``AWS_ENDPOINT_URL``: botocore still runs endpoint discovery for Timestream) and silently
-replaces a database or table created twice. These functions fix that on top of
-`tsstore` (DuckDB) and `tsquery`.
+replaces a database or table created twice, and has no CancelQuery. These functions fix
+that on top of `tsstore` (DuckDB) and `tsquery`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from moto.core.exceptions import JsonRESTError
 
 from iotpipe.local.runtime import RUNTIME, original
-from iotpipe.local.tsquery import QueryValidation
+from iotpipe.local.tsquery import QueryFailed, QueryValidation
 from iotpipe.local.tsstore import RejectedRecords, WriteValidation
+
+log = logging.getLogger("iotpipe.local")
 
 
 def _original(cls: str, attr: str) -> Any:
@@ -82,12 +85,28 @@ def query(self: Any) -> str:
             query_string,
             next_token=self._get_param("NextToken"),
             max_rows=self._get_param("MaxRows"),
+            client_token=self._get_param("ClientToken"),
         )
     except QueryValidation as e:
         raise _error("ValidationException", str(e)) from None
+    except QueryFailed as e:
+        raise _error(e.code, str(e)) from None
     except Exception as e:  # a query must never turn into an HTTP 500
-        raise _error("ValidationException", f"{type(e).__name__}: {e}") from None
+        log.exception("Timestream query failed")
+        raise _error("InternalServerException", f"The query failed: {type(e).__name__}") from None
     return json.dumps(result)
+
+
+def cancel_query(self: Any) -> str:
+    """CancelQuery (moto has none): stops a running query; a repeat says so."""
+    query_id = self._get_param("QueryId")
+    if not query_id:
+        raise _error("ValidationException", "QueryId is required.")
+    try:
+        message = RUNTIME.engine.cancel(query_id)
+    except QueryValidation as e:
+        raise _error("ValidationException", str(e)) from None
+    return json.dumps({"CancellationMessage": message} if message else {})
 
 
 def create_database(
@@ -95,9 +114,11 @@ def create_database(
 ) -> Any:
     if database_name in self.databases:
         raise _error("ConflictException", f"Database {database_name} already exists.")
-    return _original("TimestreamWriteBackend", "create_database")(
+    database = _original("TimestreamWriteBackend", "create_database")(
         self, database_name, kms_key_id, tags
     )
+    RUNTIME.store.create_database(self.account_id, self.region_name, database_name)
+    return database
 
 
 def create_table(
@@ -144,3 +165,13 @@ def delete_database(self: Any, database_name: str) -> None:
         )
     _original("TimestreamWriteBackend", "delete_database")(self, database_name)
     RUNTIME.store.drop_database(self.account_id, self.region_name, database_name)
+
+
+def add_actions() -> None:
+    """Give moto's Timestream responder the actions it lacks (called by `patches.apply`)."""
+    from moto.timestreamwrite.responses import TimestreamWriteResponse
+
+    existing = TimestreamWriteResponse.__dict__.get("cancel_query")
+    if existing is not None and existing is not cancel_query:
+        raise RuntimeError("moto now has its own Timestream CancelQuery: review tspatch")
+    TimestreamWriteResponse.cancel_query = cancel_query  # type: ignore[attr-defined]

@@ -1,85 +1,28 @@
 """Timestream queries answered by DuckDB, in Timestream's exact response shape.
 
-Three jobs, kept as pure functions where possible so they are unit-tested without a
-server: `rewrite` (Timestream dialect -> DuckDB), `column_info`/`datum` (DuckDB values ->
-ColumnInfo and Datum), and `QueryEngine` (run, page with NextToken, cache pages).
-
-Rewrites, applied outside string literals and quoted identifiers only:
-``measure_value::double`` -> ``"measure_value::double"`` (a column, not a cast);
-duration literals ``15m``/``1h``/``7d``/``100ms``/``10s``/``5us``/``3ns`` -> INTERVAL;
-``ago(x)``, ``now()``, ``bin(t, x)``, ``to_milliseconds(t)`` -> the ``ts_*`` macros
-(DuckDB's own ``bin`` and ``to_milliseconds`` mean something else).
-Only one SELECT/WITH statement is accepted; DuckDB runs with file access disabled.
+`QueryEngine` is what the patched Query and CancelQuery call: the query goes through the
+gate (`tssql`: parsed, one read-only SELECT, Timestream's functions and tables only) or is
+a SHOW/DESCRIBE (`tsmeta`), runs as a time-limited, cancellable job (`tsjobs`) on a
+read-only DuckDB transaction, and is paged with NextToken. `column_info`/`datum` turn
+DuckDB values into ColumnInfo and Datum (pure, unit-tested without a server).
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import re
-import threading
-import time
-import uuid
-from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
 
 import duckdb
 
+from iotpipe.local import tsmeta, tssql
+from iotpipe.local.tsjobs import Job, Jobs, Limits, QueryCancelled, QueryFailed
+from iotpipe.local.tssql import EmptyQuery, QueryValidation
 from iotpipe.local.tsstore import TimestreamStore
 
-
-class QueryValidation(Exception):
-    """A query Timestream would refuse: answered as ValidationException, never HTTP 500."""
-
-
-_SEGMENTS = re.compile(r"('(?:[^']|'')*'?|\"(?:[^\"]|\"\")*\"?|--[^\n]*|/\*.*?\*/)", re.S)
-_MEASURE = re.compile(r"\bmeasure_value::(double|bigint|varchar|boolean|timestamp)\b", re.I)
-_DURATION = re.compile(r"(?<![\w.])(\d+)(ns|us|ms|s|m|h|d)\b")
-_FUNCS = re.compile(r"(?<![\w.\"])(ago|now|bin|to_milliseconds)\s*\(", re.I)
-_UNITS = {
-    "ns": "microseconds",
-    "us": "microseconds",
-    "ms": "milliseconds",
-    "s": "seconds",
-    "m": "minutes",
-    "h": "hours",
-    "d": "days",
-}
-
-
-def _rewrite_code(code: str) -> str:
-    code = _MEASURE.sub(lambda m: f'"measure_value::{m.group(1).lower()}"', code)
-
-    def duration(m: re.Match[str]) -> str:
-        n, unit = int(m.group(1)), m.group(2)
-        if unit == "ns":
-            n //= 1000
-        return f"INTERVAL '{n} {_UNITS[unit]}'"
-
-    code = _DURATION.sub(duration, code)
-    return _FUNCS.sub(lambda m: f"ts_{m.group(1).lower()}(", code)
-
-
-def rewrite(sql: str) -> str:
-    """Translate one Timestream query to DuckDB SQL (raises QueryValidation)."""
-    parts = _SEGMENTS.split(sql.strip())
-    if parts and parts[-1].rstrip().endswith(";"):
-        parts[-1] = parts[-1].rstrip()[:-1]
-    out: list[str] = []
-    for i, part in enumerate(parts):
-        if i % 2:  # string literal, quoted identifier or comment: untouched
-            out.append(part)
-            continue
-        if ";" in part:
-            raise QueryValidation("Only one statement is allowed in a query.")
-        out.append(_rewrite_code(part))
-    text = "".join(out).strip()
-    first = text.lstrip("( \n\t").split(None, 1)[0].upper() if text.strip("( ") else ""
-    if first not in ("SELECT", "WITH"):
-        raise QueryValidation("Only SELECT queries are supported.")
-    return text
+__all__ = ["EmptyQuery", "QueryEngine", "QueryFailed", "QueryValidation", "column_info", "datum"]
 
 
 # -- response shaping -------------------------------------------------------------------
@@ -153,6 +96,11 @@ def datum(value: Any, typ: dict[str, Any]) -> dict[str, Any]:
     if "ArrayColumnInfo" in typ:
         inner = typ["ArrayColumnInfo"]["Type"]
         return {"ArrayValue": [datum(v, inner) for v in value]}
+    if "RowColumnInfo" in typ:
+        fields = typ["RowColumnInfo"]
+        values = list(value.values()) if isinstance(value, dict) else list(value)
+        data = [datum(v, f["Type"]) for v, f in zip(values, fields, strict=True)]
+        return {"RowValue": {"Data": data}}
     s = typ.get("ScalarType")
     if isinstance(value, bool):
         text = "true" if value else "false"
@@ -180,17 +128,15 @@ def shape_rows(rows: list[tuple[Any, ...]], cols: list[dict[str, Any]]) -> list[
 
 
 class QueryEngine:
-    """Runs queries on the store and serves their pages (NextToken) from a small cache."""
+    """Runs queries on the store and serves their pages (NextToken) from a bounded cache."""
 
     PAGE_ROWS = 1000
     PAGE_BYTES = 1_000_000
-    CACHE_SIZE = 32
-    CACHE_TTL_S = 600
+    FETCH_ROWS = 10_000
 
-    def __init__(self, store: TimestreamStore) -> None:
+    def __init__(self, store: TimestreamStore, jobs: Jobs | None = None) -> None:
         self._store = store
-        self._lock = threading.Lock()
-        self._pages: OrderedDict[str, tuple[float, dict[str, Any]]] = OrderedDict()
+        self.jobs = jobs or Jobs(Limits.from_env())
 
     def query(
         self,
@@ -199,69 +145,116 @@ class QueryEngine:
         query_string: str,
         next_token: str | None = None,
         max_rows: int | None = None,
+        client_token: str | None = None,
     ) -> dict[str, Any]:
         if next_token:
-            return self._resume(next_token, max_rows)
-        sql = rewrite(query_string)
-        self._store.flush()
-        cur = self._store.cursor(account, region)
-        try:
-            cur.execute(sql)
-            cols = column_info(cur.description or [])
-            rows = cur.fetchall()
-        except duckdb.Error as e:
-            raise QueryValidation(_clean_error(e)) from None
-        finally:
-            cur.close()
-        state = {"id": str(uuid.uuid4()), "cols": cols, "rows": rows, "pos": 0}
-        return self._page(state, max_rows)
+            resumed, pos = self.jobs.resume(next_token, query_string)
+            return self._answer(resumed, pos, max_rows)
+        if client_token and (job := self.jobs.for_client_token(client_token, query_string)):
+            return self._answer(job, 0, max_rows)  # a retry joins the query already running
+        work = self._work(account, region, query_string)
+        return self._answer(self.jobs.start(query_string, work, client_token), 0, max_rows)
 
-    def _page(self, state: dict[str, Any], max_rows: int | None) -> dict[str, Any]:
+    def cancel(self, query_id: str) -> str | None:
+        return self.jobs.cancel(query_id)
+
+    def _work(self, account: str, region: str, query_string: str) -> Any:
+        """Check the query now (errors answer at once); return what its job will run."""
+        src = tssql.tokenize(query_string)
+        meta = tsmeta.parse_meta(src)
+        sql = None
+        if meta is None:
+            tree = tssql.parse(src)
+            tssql.check(src, tree, lambda db, t: self._store.has_table(account, region, db, t))
+            sql = tssql.to_duckdb(tree, self._store.catalog_name(account, region))
+        self._store.flush()  # read your writes
+
+        def work(job: Job) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+            cur = self._store.cursor(account, region)  # BEGIN TRANSACTION READ ONLY
+            job.cursor = cur
+            try:
+                job.check()
+                if meta is not None:
+                    return tsmeta.answer(meta, self._store, account, region, cur)
+                return self._select(job, cur, src, str(sql))
+            except duckdb.InterruptException:
+                raise
+            except duckdb.Error as e:
+                raise QueryValidation(tssql.timestream_error(src, str(e))) from None
+            finally:
+                job.cursor = None
+                cur.close()
+
+        return work
+
+    def _select(
+        self, job: Job, cur: Any, src: tssql.Source, sql: str
+    ) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:
+        statements = cur.extract_statements(sql)  # DuckDB's own parser: the second gate
+        if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+            raise QueryValidation("line 1:1: only SELECT queries are supported")
+        cur.execute(sql)
+        cols = column_info(cur.description or [])
+        rows: list[tuple[Any, ...]] = []
+        limit = self.jobs.limits.max_rows
+        while chunk := cur.fetchmany(self.FETCH_ROWS):
+            job.check()
+            rows.extend(chunk)
+            if len(rows) > limit:
+                raise QueryFailed(
+                    f"The result has more than {limit:,} rows, the embedded AWS's limit: "
+                    "aggregate (GROUP BY, bin(time, 1m)), narrow the time range or add a LIMIT."
+                )
+        return cols, rows
+
+    def _answer(self, job: Job, pos: int, max_rows: int | None) -> dict[str, Any]:
+        self.jobs.wait(job)
+        if job.state == "running":  # still running: no rows yet, poll with the token
+            return {
+                "QueryId": job.id,
+                "Rows": [],
+                "ColumnInfo": [],
+                "NextToken": self.jobs.token(job, 0),
+                "QueryStatus": _status(0.0, 0),
+            }
+        if job.error is not None:
+            raise job.error
+        if job.state == "timed_out":
+            raise QueryFailed(
+                f"Query timed out after {self.jobs.limits.timeout_s:g} seconds and was stopped: "
+                "narrow the time range, aggregate (bin(time, 1m)) or add a LIMIT."
+            )
+        if job.state != "finished":
+            raise QueryCancelled("Unable to poll results for a cancelled query.")
+        return self._page(job, pos, max_rows)
+
+    def _page(self, job: Job, start: int, max_rows: int | None) -> dict[str, Any]:
         limit = min(max_rows or self.PAGE_ROWS, self.PAGE_ROWS)
-        start = state["pos"]
-        chunk = state["rows"][start : start + limit]
-        shaped = shape_rows(chunk, state["cols"])
+        chunk = job.rows[start : start + limit]
+        shaped = shape_rows(chunk, job.cols)
         size = 0
         for i, row in enumerate(shaped):
             size += len(json.dumps(row))
             if size > self.PAGE_BYTES and i > 0:
                 shaped = shaped[:i]
                 break
-        state["pos"] = start + len(shaped)
-        total_bytes = sum(len(repr(r)) for r in chunk)
+        end = start + len(shaped)
         result: dict[str, Any] = {
-            "QueryId": state["id"],
+            "QueryId": job.id,
             "Rows": shaped,
-            "ColumnInfo": state["cols"],
-            "QueryStatus": {
-                "ProgressPercentage": 100.0,
-                "CumulativeBytesScanned": total_bytes,
-                "CumulativeBytesMetered": max(total_bytes, 10_000_000),
-            },
+            "ColumnInfo": job.cols,
+            "QueryStatus": _status(100.0, size),
         }
-        if state["pos"] < len(state["rows"]):
-            token = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            with self._lock:
-                self._pages[token] = (time.monotonic(), state)
-                self._evict()
-            result["NextToken"] = token
+        if end < len(job.rows):
+            result["NextToken"] = self.jobs.token(job, end)
+        else:
+            self.jobs.drop(job)  # last page served: free the result
         return result
 
-    def _resume(self, token: str, max_rows: int | None) -> dict[str, Any]:
-        with self._lock:
-            entry = self._pages.pop(token, None)
-        if entry is None:
-            raise QueryValidation("The NextToken is invalid or has expired.")
-        return self._page(entry[1], max_rows)
 
-    def _evict(self) -> None:
-        now = time.monotonic()
-        for token, (created, _) in list(self._pages.items()):
-            if now - created > self.CACHE_TTL_S or len(self._pages) > self.CACHE_SIZE:
-                del self._pages[token]
-
-
-def _clean_error(e: Exception) -> str:
-    """DuckDB's message, first lines only (no caret diagram), with our macro names undone."""
-    text = str(e).split("\n\nLINE")[0].strip()
-    return re.sub(r"\bts_(ago|now|bin|to_milliseconds)\b", r"\1", text)
+def _status(progress: float, size: int) -> dict[str, Any]:
+    return {
+        "ProgressPercentage": progress,
+        "CumulativeBytesScanned": size,
+        "CumulativeBytesMetered": max(size, 10_000_000) if progress else 0,
+    }

@@ -25,30 +25,12 @@ from typing import Any
 import duckdb
 import numpy as np
 
-_SINGLE_TYPES = {
-    "DOUBLE": "DOUBLE",
-    "BIGINT": "BIGINT",
-    "VARCHAR": "VARCHAR",
-    "BOOLEAN": "BOOLEAN",
-    "TIMESTAMP": "TIMESTAMP",
-}
-_UNIT_TO_US = {"MILLISECONDS": 1000, "SECONDS": 1_000_000, "MICROSECONDS": 1, "NANOSECONDS": 0}
+from iotpipe.local.tsrecords import Reject, WriteValidation, merge_common, to_row
+
+__all__ = ["RejectedRecords", "TableSchema", "TimestreamStore", "WriteValidation", "qi", "store"]
+
 FLUSH_ROWS = 5000  # pending rows that trigger an INSERT without waiting for a query
 STORE_SCHEMA = "__iotpipe_storage"  # per catalog; views named like the Timestream tables
-_RESERVED = {"measure_value", "time", "measure_name", "ts_non_existent_col"}
-
-# Timestream-dialect helpers, created in every catalog (macros are catalog-scoped).
-MACROS = [
-    "CREATE OR REPLACE MACRO ts_now() AS current_timestamp::TIMESTAMP",
-    "CREATE OR REPLACE MACRO ts_ago(i) AS current_timestamp::TIMESTAMP - i",
-    "CREATE OR REPLACE MACRO ts_bin(t, i) AS time_bucket(i, t, TIMESTAMP '1970-01-01')",
-    "CREATE OR REPLACE MACRO from_milliseconds(ms) AS make_timestamp(CAST(ms AS BIGINT) * 1000)",
-    "CREATE OR REPLACE MACRO from_nanoseconds(ns) AS make_timestamp(CAST(ns AS BIGINT) // 1000)",
-    "CREATE OR REPLACE MACRO ts_to_milliseconds(t) AS epoch_ms(t)",
-    "CREATE OR REPLACE MACRO to_nanoseconds(t) AS epoch_us(t) * 1000",
-    "CREATE OR REPLACE MACRO from_iso8601_timestamp(s) AS CAST(s AS TIMESTAMP)",
-    "CREATE OR REPLACE MACRO approx_percentile(x, p) AS approx_quantile(x, p)",
-]
 
 
 class RejectedRecords(Exception):
@@ -58,10 +40,6 @@ class RejectedRecords(Exception):
         super().__init__(f"{len(rejected)} record(s) rejected")
         self.rejected = rejected
         self.written = written
-
-
-class WriteValidation(Exception):
-    """The whole request is invalid (Timestream's ValidationException)."""
 
 
 def qi(name: str) -> str:
@@ -91,16 +69,25 @@ class _Table:
         return f"{qi(self.catalog)}.{qi(self.db)}.{qi(self.name)}"
 
 
+@dataclass(frozen=True)
+class TableSchema:
+    storage: str  # the DuckDB table (internal: never shown to a query)
+    dimensions: dict[str, str]
+    measures: dict[str, str]
+
+
 class TimestreamStore:
     """All Timestream data of the emulator, queryable with DuckDB."""
 
     def __init__(self) -> None:
         self._con = duckdb.connect(":memory:")
-        self._con.execute("SET TimeZone='UTC'")
+        self._con.execute("SET GLOBAL TimeZone='UTC'")  # every cursor: Timestream is UTC
         self._lock = threading.RLock()
         self._tables: dict[tuple[str, str, str, str], _Table] = {}
+        self._databases: set[tuple[str, str, str]] = set()
         self._catalogs: set[str] = set()
         self._con.execute("SET enable_external_access=false")
+        self._con.execute("SET lock_configuration=true")  # no query can SET anything now
 
     # -- catalog management -------------------------------------------------------
     @staticmethod
@@ -112,23 +99,54 @@ class TimestreamStore:
         if name not in self._catalogs:
             self._con.execute(f"ATTACH ':memory:' AS {qi(name)}")
             self._con.execute(f"CREATE SCHEMA {qi(name)}.{STORE_SCHEMA}")
-            self._con.execute(f"USE {qi(name)}")
-            for macro in MACROS:
-                self._con.execute(macro)
             self._catalogs.add(name)
         return name
 
     def cursor(self, account: str, region: str) -> duckdb.DuckDBPyConnection:
-        """A cursor for one query, its default catalog the account+region's."""
+        """A read-only cursor for one query: its own transaction, which cannot write."""
         with self._lock:
             name = self._catalog(account, region)
             cur = self._con.cursor()
         cur.execute(f"USE {qi(name)}")
+        cur.execute("BEGIN TRANSACTION READ ONLY")
         return cur
+
+    # -- what queries may see ------------------------------------------------------
+    def create_database(self, account: str, region: str, db: str) -> None:
+        with self._lock:
+            self._databases.add((account, region, db))
+
+    def has_table(self, account: str, region: str, db: str, table: str | None = None) -> bool:
+        """Whether a database (``table=None``) or a table exists for this account+region."""
+        with self._lock:
+            if table is None:
+                return (account, region, db) in self._databases
+            return (account, region, db, table) in self._tables
+
+    def databases(self, account: str, region: str) -> list[str]:
+        with self._lock:
+            return sorted(d for a, r, d in self._databases if (a, r) == (account, region))
+
+    def tables(self, account: str, region: str, db: str | None = None) -> list[str]:
+        with self._lock:
+            return sorted(
+                t for a, r, d, t in self._tables if (a, r) == (account, region) and db in (None, d)
+            )
+
+    def schema(self, account: str, region: str, db: str, table: str) -> TableSchema:
+        """Dimensions and measure columns (name -> Timestream type), for DESCRIBE/SHOW."""
+        with self._lock:
+            t = self._tables[(account, region, db, table)]
+            return TableSchema(
+                t.storage,
+                {d: "varchar" for d in t.dims},
+                {m: t.columns[m].lower() for m in t.measures},
+            )
 
     def create_table(self, account: str, region: str, db: str, table: str) -> None:
         with self._lock:
             key = (account, region, db, table)
+            self._databases.add((account, region, db))
             if key in self._tables:
                 return
             cat = self._catalog(account, region)
@@ -149,6 +167,7 @@ class TimestreamStore:
         with self._lock:
             for key in [k for k in self._tables if k[:3] == (account, region, db)]:
                 self.drop_table(*key)
+            self._databases.discard((account, region, db))
             if (cat := self.catalog_name(account, region)) in self._catalogs:
                 self._con.execute(f"DROP SCHEMA IF EXISTS {qi(cat)}.{qi(db)} CASCADE")
 
@@ -156,6 +175,7 @@ class TimestreamStore:
         with self._lock:
             for key in list(self._tables):
                 self.drop_table(*key)
+            self._databases.clear()
 
     def row_count(self) -> int:
         with self._lock:
@@ -186,9 +206,9 @@ class TimestreamStore:
             t = self._tables[(account, region, db, table)]
             for i, rec in enumerate(merged):
                 try:
-                    row = _to_row(rec, now_us, retention_hours, magnetic_writes)
+                    row = to_row(rec, now_us, retention_hours, magnetic_writes)
                     self._claim(t, row, rec)
-                except _Reject as e:
+                except Reject as e:
                     rejected.append({"RecordIndex": i, "Reason": str(e), **e.extra})
                     continue
                 if row.pop("__skip__", False):
@@ -214,7 +234,7 @@ class TimestreamStore:
                 row["__skip__"] = True
                 return
             if version <= old[1]:
-                raise _Reject(
+                raise Reject(
                     "A record with the same time, dimensions and measure name but a different "
                     "measure value exists and its version is not lower.",
                     ExistingVersion=old[1],
@@ -244,7 +264,7 @@ class TimestreamStore:
             is_dim = have in t.dims
             if have != name or is_dim != dim or t.columns[have] != typ:
                 kind = "dimension" if is_dim else f"{t.columns[have]} measure"
-                raise _Reject(f"Column {name} conflicts with existing {kind} {have}.")
+                raise Reject(f"Column {name} conflicts with existing {kind} {have}.")
             return
         self._con.execute(f"ALTER TABLE {t.storage} ADD COLUMN {qi(name)} {typ}")
         t.columns[name] = typ
@@ -289,93 +309,6 @@ class TimestreamStore:
         cur.execute(f"INSERT INTO {t.storage} ({cols}) SELECT {typed} FROM __batch")
         cur.unregister("__batch")
         cur.close()
-
-
-class _Reject(Exception):
-    def __init__(self, reason: str, **extra: Any) -> None:
-        super().__init__(reason)
-        self.extra = extra
-
-
-def merge_common(record: dict[str, Any], common: dict[str, Any]) -> dict[str, Any]:
-    """Apply CommonAttributes the way Timestream does (record fields win; dimensions add)."""
-    if not common:
-        return record
-    merged = {**common, **record}
-    common_dims = common.get("Dimensions") or []
-    if common_dims:
-        own = record.get("Dimensions") or []
-        clash = {d["Name"] for d in common_dims} & {d["Name"] for d in own}
-        if clash:
-            raise WriteValidation(
-                f"Dimension(s) {sorted(clash)} appear both in CommonAttributes and in a record."
-            )
-        merged["Dimensions"] = [*common_dims, *own]
-    return merged
-
-
-def _parse_value(value: Any, typ: str) -> Any:
-    if typ == "DOUBLE":
-        return float(value)
-    if typ == "BIGINT":
-        return int(value)
-    if typ == "BOOLEAN":
-        text = str(value).lower()
-        if text not in ("true", "false"):
-            raise ValueError(value)
-        return text == "true"
-    if typ == "TIMESTAMP":
-        return np.datetime64(int(value) * 1000, "us").astype(object)
-    return str(value)
-
-
-def _to_row(
-    rec: dict[str, Any], now_us: int, retention_hours: float | None, magnetic: bool
-) -> dict[str, Any]:
-    """A Timestream record as a storage row (raises _Reject with Timestream-like reasons)."""
-    measure = rec.get("MeasureName")
-    vtype = (rec.get("MeasureValueType") or "DOUBLE").upper()
-    if not measure:
-        raise _Reject("MeasureName is required.")
-    try:
-        unit = (rec.get("TimeUnit") or "MILLISECONDS").upper()
-        raw = int(rec["Time"])
-        t_us = raw // 1000 if unit == "NANOSECONDS" else raw * _UNIT_TO_US[unit]
-    except (KeyError, ValueError, TypeError):
-        raise _Reject(
-            f"Invalid Time {rec.get('Time')!r} / TimeUnit {rec.get('TimeUnit')!r}."
-        ) from None
-    if t_us > now_us + 15 * 60 * 1_000_000:
-        raise _Reject("The record timestamp is more than 15 minutes in the future.")
-    if retention_hours and not magnetic and t_us < now_us - int(retention_hours * 3.6e9):
-        raise _Reject("The record timestamp is outside the time range of the memory store.")
-    row: dict[str, Any] = {"time": t_us, "measure_name": measure, "__dims__": [], "__vals__": {}}
-    for dim in rec.get("Dimensions") or []:
-        name, value = dim.get("Name"), dim.get("Value")
-        if not name or value is None or name in _RESERVED or name.startswith("ts_"):
-            raise _Reject(f"Invalid dimension {dim!r}.")
-        row[name] = str(value)
-        row["__dims__"].append(name)
-    try:
-        if vtype == "MULTI":
-            for mv in rec.get("MeasureValues") or []:
-                mtype = (mv.get("Type") or "").upper()
-                name = mv.get("Name")
-                if mtype not in _SINGLE_TYPES or not name or name in row or name in _RESERVED:
-                    raise _Reject(f"Invalid multi-measure value {mv!r}.")
-                row[name] = _parse_value(mv.get("Value"), mtype)
-                row["__vals__"][name] = _SINGLE_TYPES[mtype]
-            if not row["__vals__"]:
-                raise _Reject("MeasureValues is required for MULTI records.")
-        elif vtype in _SINGLE_TYPES:
-            col = f"measure_value::{vtype.lower()}"
-            row[col] = _parse_value(rec.get("MeasureValue"), vtype)
-            row["__vals__"][col] = _SINGLE_TYPES[vtype]
-        else:
-            raise _Reject(f"Unsupported MeasureValueType {vtype}.")
-    except (ValueError, TypeError) as e:
-        raise _Reject(f"Measure value does not match type {vtype}: {e}") from None
-    return row
 
 
 STORE: TimestreamStore | None = None

@@ -12,7 +12,7 @@ from iotpipe.resources.legacy import LegacyAnalytics
 from iotpipe.resources.logs import LogGroup
 from iotpipe.resources.mapping import EventSourceMapping
 from iotpipe.resources.queue import FailureQueue
-from iotpipe.resources.roles import FunctionRole, RuleRole
+from iotpipe.resources.roles import FunctionRole, RetiredRoles, RuleRole
 from iotpipe.resources.rule import TopicRule
 from iotpipe.resources.stream import Stream
 from iotpipe.resources.timeseries import Timestream
@@ -28,6 +28,7 @@ ALL_KINDS: tuple[type[Resource], ...] = (
     EventSourceMapping,
     TopicRule,
     LegacyAnalytics,
+    RetiredRoles,
 )
 
 
@@ -47,6 +48,7 @@ __all__ = [
     "LegacyAnalytics",
     "LogGroup",
     "Resource",
+    "RetiredRoles",
     "RuleRole",
     "Stream",
     "Timestream",

@@ -50,6 +50,13 @@ class Context:
 
         return base64.b64encode(hashlib.sha256(self.function_zip).digest()).decode()
 
+    @cached_property
+    def stream_key_arn(self) -> str | None:
+        """The stream's customer KMS key ARN (None: the AWS-managed key); read once."""
+        from iotpipe.resources.stream import customer_key_arn
+
+        return customer_key_arn(self)
+
     @property
     def tags(self) -> dict[str, str]:
         return self.names.tags(dict(self.config.tags))
@@ -63,6 +70,8 @@ class Resource:
     depends_on: ClassVar[tuple[str, ...]] = ()
     # Fields that cannot change in place: a change to one of them means delete + create.
     replace_on: ClassVar[frozenset[str]] = frozenset()
+    # Fields ``plan`` shows for a resource it will create (what a reviewer must see).
+    shown_on_create: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

@@ -3,7 +3,9 @@
 Fed by three producers: the event source mapping's OnFailure destination (batches that ran
 out of retries), the function (invalid or rejected records, with the reason) and the IoT
 rule's errorAction (messages the Kinesis action could not deliver). Retention is the
-maximum, 14 days, because quarantined data is the only copy left.
+maximum, 14 days, because quarantined data is the only copy left. Encrypted at rest with
+SSE-SQS, stated in CreateQueue (``SqsManagedSseEnabled=true``) and checked by ``plan`` and
+``verify``, rather than left to the account's default.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ class FailureQueue(Resource):
 
     key = "queue"
     label = "SQS failure queue"
+    shown_on_create = ("sse",)
 
     @property
     def name(self) -> str:

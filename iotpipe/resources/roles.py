@@ -1,14 +1,21 @@
 """The two IAM roles: the function's execution role and the IoT rule's role.
 
 Each is one role with one inline policy (documents from :mod:`iotpipe.policies`), named per
-deployment: the recipe's global ``iot-kinesis-rule-role`` collided between deployments.
-Both depend on nothing, because every ARN they grant is derivable from names; that lets
-them be created first, so IAM has propagated by the time Lambda and IoT need them.
+deployment and region (IAM is global): the recipe's ``iot-kinesis-rule-role`` collided
+between deployments, and so did ours between regions. Both depend on nothing, because every
+ARN they grant is derivable from names; that lets them be created first, so IAM has
+propagated by the time Lambda and IoT need them.
+
+Roles an older iotpipe named without the region are :class:`RetiredRoles`: ``up`` points
+the function and the rule at the new roles, then deletes the old ones; ``down`` deletes
+them too. Only when their policy grants this deployment's stream (this region, this
+account): a same-named deployment elsewhere keeps its roles.
 """
 
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
@@ -17,6 +24,35 @@ from iotpipe.resources.base import Props, Resource
 from iotpipe.resources.common import deleted, get_or_none, queue_enabled, tag_list
 
 POLICY_NAME = "iotpipe"
+
+
+def delete_role(iam: Any, name: str) -> bool:
+    """IAM refuses to delete a role that still has policies: remove them all first."""
+    listed = get_or_none(lambda: iam.list_role_policies(RoleName=name))
+    if listed is None:
+        return False
+    for policy_name in listed.get("PolicyNames", []):
+        deleted(partial(iam.delete_role_policy, RoleName=name, PolicyName=policy_name))
+    attached = get_or_none(lambda: iam.list_attached_role_policies(RoleName=name))
+    for policy in (attached or {}).get("AttachedPolicies", []):
+        deleted(partial(iam.detach_role_policy, RoleName=name, PolicyArn=policy["PolicyArn"]))
+    return deleted(lambda: iam.delete_role(RoleName=name))
+
+
+def grants(iam: Any, role: str, marker: str) -> bool:
+    """Does ``role``'s inline policy grant a resource whose ARN contains ``marker``?"""
+    found = get_or_none(lambda: iam.get_role_policy(RoleName=role, PolicyName=POLICY_NAME))
+    if found is None:
+        return False
+    try:
+        doc = parse_document(found["PolicyDocument"])
+    except ValueError:
+        return False
+    for statement in doc.get("Statement", []):
+        listed = statement.get("Resource", [])
+        if any(marker in str(r) for r in ([listed] if isinstance(listed, str) else listed)):
+            return True
+    return False
 
 
 def parse_document(doc: Any) -> Any:
@@ -93,21 +129,7 @@ class _Role(Resource):
         )
 
     def delete(self) -> bool:
-        """IAM refuses to delete a role that still has policies: remove them all first."""
-        iam = self._iam
-        listed = get_or_none(lambda: iam.list_role_policies(RoleName=self.name))
-        if listed is None:
-            return False
-        for policy_name in listed.get("PolicyNames", []):
-            deleted(lambda p=policy_name: iam.delete_role_policy(RoleName=self.name, PolicyName=p))
-        attached = get_or_none(lambda: iam.list_attached_role_policies(RoleName=self.name))
-        for policy in (attached or {}).get("AttachedPolicies", []):
-            deleted(
-                lambda a=policy["PolicyArn"]: iam.detach_role_policy(
-                    RoleName=self.name, PolicyArn=a
-                )
-            )
-        return deleted(lambda: iam.delete_role(RoleName=self.name))
+        return delete_role(self._iam, self.name)
 
     def outputs(self) -> dict[str, Any]:
         return {"name": self.name, "arn": self.ctx.names.role_arn(self.name)}
@@ -125,7 +147,9 @@ class FunctionRole(_Role):
         return policies.lambda_trust(self.ctx.names)
 
     def policy(self) -> dict[str, Any]:
-        return policies.function_policy(self.ctx.names, queue_enabled(self.ctx))
+        return policies.function_policy(
+            self.ctx.names, queue_enabled(self.ctx), self.ctx.stream_key_arn
+        )
 
 
 class RuleRole(_Role):
@@ -140,4 +164,39 @@ class RuleRole(_Role):
         return policies.rule_trust(self.ctx.names)
 
     def policy(self) -> dict[str, Any]:
-        return policies.rule_policy(self.ctx.names, queue_enabled(self.ctx))
+        return policies.rule_policy(
+            self.ctx.names, queue_enabled(self.ctx), self.ctx.stream_key_arn
+        )
+
+
+class RetiredRoles(Resource):
+    """The two roles as named before names carried the region; only ever deleted."""
+
+    key = "retired_roles"
+    label = "IAM roles (names without region)"
+
+    @property
+    def name(self) -> str:
+        return ", ".join(self.ctx.names.retired_roles())
+
+    def enabled(self) -> bool:
+        return False  # the engine deletes what exists, after the new roles are in use
+
+    def _ours(self) -> list[str]:
+        iam = self.ctx.client("iam")
+        marker = self.ctx.names.stream_arn  # this region, account and suffix
+        return [n for n in self.ctx.names.retired_roles() if grants(iam, n, marker)]
+
+    def desired(self) -> Props:
+        return {}
+
+    def describe(self) -> Props | None:
+        found = self._ours()
+        return {"roles": found} if found else None
+
+    def delete(self) -> bool:
+        iam = self.ctx.client("iam")
+        return any([delete_role(iam, n) for n in self._ours()])
+
+    def outputs(self) -> dict[str, Any]:
+        return {}

@@ -3,19 +3,74 @@
 On-demand by default (no shard arithmetic; scales with the fleet); provisioned when the
 config asks, with its shard count. CreateStream is asynchronous, so every change waits for
 ACTIVE before the next call (Kinesis refuses changes to a stream that is UPDATING).
+
+Encrypted at rest (Security Hub control Kinesis.1): CreateStream takes no key, so ``create``
+calls StartStreamEncryption once the stream is ACTIVE, with the AWS-managed key
+(``alias/aws/kinesis``) unless ``stream.kms_key`` names a customer key; the stream is then
+UPDATING until the change is done, and we wait for ACTIVE again.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from iotpipe.aws import error_code, error_message
-from iotpipe.resources.base import Props, Resource
+from iotpipe.resources.base import Context, Props, Resource
 from iotpipe.resources.common import deleted, get_or_none, wait
+from iotpipe.resources.errors import ResourceStateError
 
 MODES = {"on_demand": "ON_DEMAND", "provisioned": "PROVISIONED"}
+AWS_MANAGED_KEY = "alias/aws/kinesis"
+KEY_ARN_RE = re.compile(r"^arn:[a-z-]+:kms:([a-z0-9-]+):(\d{12}):(key|alias)/(.+)$")
+
+
+def is_aws_managed(key: str) -> bool:
+    return key == AWS_MANAGED_KEY or key.endswith(f":{AWS_MANAGED_KEY}")
+
+
+def customer_key_arn(ctx: Context) -> str | None:
+    """The ARN of the stream's customer KMS key, None for the AWS-managed one.
+
+    IAM grants on KMS name the key's ARN, never an alias, so an alias or a key id in the
+    config is looked up (DescribeKey, a read) in the command's region.
+    """
+    key = ctx.config.stream.kms_key
+    if is_aws_managed(key):
+        return None
+    arn = KEY_ARN_RE.match(key)
+    if arn and arn.group(1) != ctx.names.region:
+        raise ResourceStateError(
+            f"stream.kms_key {key} is in {arn.group(1)}, the stream in {ctx.names.region}: "
+            "Kinesis needs a key in the stream's region."
+        )
+    if arn and arn.group(3) == "key":
+        return key
+    try:
+        meta = ctx.client("kms").describe_key(KeyId=key)["KeyMetadata"]
+    except ClientError as exc:
+        if error_code(exc) not in ("NotFoundException", "InvalidArnException"):
+            raise
+        raise ResourceStateError(
+            f"stream.kms_key {key}: no such KMS key in {ctx.names.region} "
+            f"({error_message(exc)}). Create it, or use {AWS_MANAGED_KEY}."
+        ) from None
+    return None if meta.get("KeyManager") == "AWS" else str(meta["Arn"])
+
+
+def same_key(ctx: Context, configured: str, described: str | None) -> bool:
+    """Kinesis reports the KeyId as given; accept the key's ARN or an alias's ARN too."""
+    if not described:
+        return False
+    if described == configured or described.endswith(f":{configured}"):
+        return True
+    if configured.endswith(f":{described}"):
+        return True
+    if is_aws_managed(configured):
+        return is_aws_managed(described)
+    return described == ctx.stream_key_arn
 
 
 def already_exists(exc: ClientError) -> bool:
@@ -30,6 +85,7 @@ class Stream(Resource):
 
     key = "stream"
     label = "Kinesis stream"
+    shown_on_create = ("encryption",)
 
     @property
     def name(self) -> str:
@@ -41,7 +97,11 @@ class Stream(Resource):
 
     def desired(self) -> Props:
         cfg = self.ctx.config.stream
-        props: Props = {"mode": MODES[cfg.mode], "retention_hours": cfg.retention_hours}
+        props: Props = {
+            "mode": MODES[cfg.mode],
+            "retention_hours": cfg.retention_hours,
+            "encryption": f"KMS {cfg.kms_key}",
+        }
         if cfg.mode == "provisioned":
             props["shards"] = cfg.shards
         return props
@@ -59,7 +119,21 @@ class Stream(Resource):
             "mode": summary.get("StreamModeDetails", {}).get("StreamMode", "PROVISIONED"),
             "retention_hours": summary.get("RetentionPeriodHours"),
             "shards": summary.get("OpenShardCount"),
+            "encryption": self._encryption(summary),
         }
+
+    def _encryption(self, summary: dict[str, Any]) -> str:
+        if summary.get("EncryptionType", "NONE") != "KMS":
+            return "NONE"
+        configured, key = self.ctx.config.stream.kms_key, summary.get("KeyId")
+        return f"KMS {configured if same_key(self.ctx, configured, key) else key}"
+
+    def _encrypt(self) -> None:
+        """Start (or change the key of) server-side encryption, then wait for ACTIVE."""
+        self._kinesis.start_stream_encryption(
+            StreamName=self.name, EncryptionType="KMS", KeyId=self.ctx.config.stream.kms_key
+        )
+        self._wait_active()
 
     def create(self) -> dict[str, Any]:
         want = self.desired()
@@ -80,6 +154,8 @@ class Stream(Resource):
         current = self.describe() or {}
         if current.get("retention_hours") != want["retention_hours"]:
             self._set_retention(current.get("retention_hours") or 24, want["retention_hours"])
+        if current.get("encryption") != want["encryption"]:
+            self._encrypt()
         return self.outputs()
 
     def update(self, current: Props, changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
@@ -99,6 +175,8 @@ class Stream(Resource):
             self._wait_active()
         if "retention_hours" in changes:
             self._set_retention(current["retention_hours"], want["retention_hours"])
+        if "encryption" in changes:
+            self._encrypt()
         return self.outputs()
 
     def _set_retention(self, old: int, new: int) -> None:

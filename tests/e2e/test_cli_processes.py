@@ -10,12 +10,12 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_process import run_iotpipe, user_env
 
 from iotpipe.local.lifecycle import read_state, stop
 
@@ -50,19 +50,10 @@ def processes_mentioning(text: str) -> list[int]:
 def test_up_send_query_as_three_processes_on_one_emulator(tmp_path: Path) -> None:
     shutil.copytree(REPO / "config", tmp_path / "config")
     home = tmp_path / ".iotpipe"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "IOTPIPE_"))}
-    env["IOTPIPE_HOME"] = str(home)
+    env = user_env(home)
 
     def iotpipe(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "iotpipe", *args],
-            cwd=tmp_path,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        return run_iotpipe(tmp_path, env, *args)
 
     try:
         up = iotpipe("up", "-o", "json")

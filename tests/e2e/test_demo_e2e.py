@@ -7,13 +7,13 @@ it again; the finalizer stops it anyway if the demo (or this test) fails half-wa
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
+import time
 from pathlib import Path
 
 import pytest
+from cli_process import run_iotpipe, user_env
 
 from iotpipe.local.lifecycle import read_state, stop
 
@@ -25,18 +25,9 @@ REPO = Path(__file__).resolve().parents[2]
 def test_demo_exits_0_from_a_fresh_checkout(tmp_path: Path) -> None:
     shutil.copytree(REPO / "config", tmp_path / "config")
     home = tmp_path / ".iotpipe"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "IOTPIPE_"))}
-    env["IOTPIPE_HOME"] = str(home)
+    env = user_env(home)
     try:
-        done = subprocess.run(
-            [sys.executable, "-m", "iotpipe", "demo", "--messages", "200", "-o", "json"],
-            cwd=tmp_path,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
+        done = run_iotpipe(tmp_path, env, "demo", "--messages", "200", "-o", "json", timeout=240)
         assert done.returncode == 0, done.stderr[-3000:]
         report = json.loads(done.stdout)
         assert report["ok"] is True and report["error"] is None
@@ -58,7 +49,58 @@ def test_demo_exits_0_from_a_fresh_checkout(tmp_path: Path) -> None:
         }
         assert any(r["reason"] == "out_of_range" for r in report["queries"]["quality"])
         assert all(c["ok"] for c in report["checks"])
-        assert read_state(home) is None  # the demo stopped the emulator it started
-        assert not (home / "iot-telemetry.json").exists()  # and removed the deployment
+        assert read_state(home / "demo") is None  # the demo stopped the emulator it started
+        assert read_state(home) is None  # and started none in the folder's own home
+        assert not list((home / "demo").glob("iot-telemetry*.json"))  # removed its deployment
     finally:
+        stop(home / "demo")
+        stop(home)
+
+
+def test_demo_next_to_a_live_deployment_leaves_it_and_its_rows_alone(tmp_path: Path) -> None:
+    """Issue 8, item 1: `up` + data, then `demo` in the same folder. The demo used to report
+    the user's rows and then delete the deployment; now it runs in one of its own."""
+    shutil.copytree(REPO / "config", tmp_path / "config")
+    home = tmp_path / ".iotpipe"
+    env = user_env(home)
+
+    def iotpipe(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        done = run_iotpipe(tmp_path, env, *args, timeout=timeout)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done
+
+    def user_rows(sql_from: str) -> int:
+        out = iotpipe("query", "--sql", f"SELECT count(*) AS n FROM {sql_from}", "-o", "json")
+        return int(json.loads(out.stdout)[0]["n"])
+
+    try:
+        up = json.loads(iotpipe("up", "-o", "json").stdout)
+        ts = up["resources"]["timestream"]
+        source = f'"{ts["database"]}"."{ts["table"]}"'
+        emulator = read_state(home)
+        iotpipe("send-test", "--messages", "40", "--invalid-ratio", "0", "--seed", "7")
+        deadline = time.monotonic() + 60
+        while user_rows(source) < 40 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert user_rows(source) == 40
+        state_files = {p.name: p.read_text() for p in home.glob("iot-telemetry*.json")}
+
+        demo = iotpipe("demo", "--messages", "100", "-o", "json", timeout=240)
+        report = json.loads(demo.stdout)
+        assert report["ok"] is True, report
+        assert report["deployment"] != up["deployment"]
+        # Its report counts its own valid messages, not the user's 40.
+        valid = report["send"]["sent"] - report["send"]["invalid_injected"]
+        assert sum(int(r["messages"]) for r in report["queries"]["by-device"]) == valid
+
+        assert read_state(home) == emulator  # the user's embedded AWS: same process
+        assert user_rows(source) == 40  # the user's rows, all there
+        assert {p.name: p.read_text() for p in home.glob("iot-telemetry*.json")} == state_files
+        plan = json.loads(iotpipe("plan", "-o", "json").stdout)
+        assert plan["deployment"] == up["deployment"]
+        assert {s["action"] for s in plan["steps"]} <= {"unchanged", "absent"}
+        assert read_state(home) == emulator  # plan stops only an emulator it started
+        assert read_state(home / "demo") is None
+    finally:
+        stop(home / "demo")
         stop(home)

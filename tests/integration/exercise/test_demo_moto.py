@@ -74,3 +74,81 @@ def test_a_failed_stage_still_tears_down(
     assert report.exit_code == 1 and "0 of" in (report.error or "")
     assert view.shown[0].startswith("up ") and view.shown[-1].startswith("down ")
     assert {s.action for s in Engine(dep).plan().steps} <= {"create", "absent"}  # all gone
+
+
+def test_the_demo_never_touches_the_deployment_next_to_it(
+    moto_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 8, item 1: the demo used to reuse the folder's deployment, report its rows and
+    then run `down` on it. Even with a config that fixes the suffix, it has its own."""
+    from iotpipe.demo import demo_deployment, demo_home
+    from iotpipe.target import TargetOptions
+
+    monkeypatch.setenv("IOTPIPE_HOME", str(tmp_path))
+    monkeypatch.setattr("iotpipe.resources.mapping.EventSourceMapping.enabled", lambda self: False)
+    config = Config(name="shared", target="local", suffix="user01")
+    user_gw = Gateway(region="us-east-1", endpoint_url=moto_endpoint, local=True)
+    user = resolve(config, user_gw, create_suffix=True)
+    Engine(user).apply()
+    tw = user_gw.client("timestream-write")
+    tw.write_records(
+        DatabaseName=user.names.database,
+        TableName=user.names.table,
+        Records=[
+            {
+                "Dimensions": [{"Name": "DeviceId", "Value": "users-own-device"}],
+                "MeasureName": "temperature",
+                "MeasureValue": "21.5",
+                "MeasureValueType": "DOUBLE",
+                "Time": str(int(__import__("time").time() * 1000)),
+            }
+        ],
+    )
+
+    def inventory() -> dict[str, Any]:
+        return {
+            "plan": [(s.key, s.action) for s in Engine(user).plan().steps],
+            "state": user.state.path.read_text(),
+            "streams": user_gw.client("kinesis").list_streams()["StreamNames"],
+        }
+
+    before = inventory()
+    now = [0.0]
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    opts = TargetOptions(endpoint_url=moto_endpoint)
+    with demo_deployment(config, opts, keep=False) as dep:
+        assert dep.names.suffix != "user01" and dep.names.database != user.names.database
+        assert dep.state.path.parent == demo_home()
+        report = run_demo(
+            dep,
+            DemoOptions(messages=10, timeout_s=5),
+            QuietView(),
+            sleep=sleep,
+            clock=lambda: now[0],
+        )
+    assert report.deployment == dep.names.deployment != user.names.deployment
+    assert [s.name for s in report.stages][-1] == "down"
+    after = inventory()
+    assert after["plan"] == before["plan"], (after["plan"], before["plan"])
+    assert after == before  # every resource and the state of the user's deployment
+    assert all(a == "unchanged" for _, a in before["plan"] if a != "absent")
+
+    # `demo --keep` keeps its own deployment only, and says how to reach it.
+    from iotpipe.demo import keep_hint
+
+    with demo_deployment(config, opts, keep=True) as kept:
+        report = run_demo(
+            kept,
+            DemoOptions(messages=5, timeout_s=1, keep=True),
+            QuietView(),
+            sleep=sleep,
+            clock=lambda: now[0],
+        )
+    assert "down" not in [s.name for s in report.stages]
+    assert kept.names.suffix not in (dep.names.suffix, "user01")
+    assert kept.names.stream in user_gw.client("kinesis").list_streams()["StreamNames"]
+    assert inventory()["plan"] == before["plan"] and inventory()["state"] == before["state"]
+    assert f"IOTPIPE_HOME={demo_home()}" in keep_hint(None)

@@ -115,3 +115,88 @@ def test_unsupported_rules_are_refused_clearly(local_aws, sql, action, match):
                 "actions": [{action: params}],
             },
         )
+
+
+def rule_metric(aws, rule, name):
+    """Sum of an AWS/IoT rule metric over the last half hour (any ActionType)."""
+    import datetime as dt
+
+    cw = aws.client("cloudwatch")
+    now = dt.datetime.now(dt.UTC)
+    metrics = cw.list_metrics(
+        Namespace="AWS/IoT",
+        MetricName=name,
+        Dimensions=[{"Name": "RuleName", "Value": rule}],
+    )["Metrics"]
+    total = 0.0
+    for m in {json.dumps(m["Dimensions"], sort_keys=True): m for m in metrics}.values():
+        out = cw.get_metric_statistics(
+            Namespace="AWS/IoT",
+            MetricName=name,
+            Dimensions=m["Dimensions"],
+            StartTime=now - dt.timedelta(minutes=30),
+            EndTime=now + dt.timedelta(minutes=2),
+            Period=3600,
+            Statistics=["Sum"],
+        )
+        total += sum(d["Sum"] for d in out["Datapoints"] if len(m["Dimensions"]))
+    return total
+
+
+NON_JSON = [b"not json at all", b"\x00\x01\xfe binary", b"80", b"[1, 2]", b'"text"']
+
+
+def test_non_json_under_select_star_plus_is_a_parse_error_not_a_silent_drop(local_aws):
+    """IoT Core: only SELECT * passes a non-JSON payload; other SQL fails to parse it."""
+    k = local_aws.client("kinesis")
+    stream = local_aws.name("st")
+    k.create_stream(StreamName=stream, ShardCount=1)
+    sqs = local_aws.client("sqs")
+    queue_url = sqs.create_queue(QueueName=local_aws.name("rule-dlq"))["QueueUrl"]
+    rule, root = local_aws.name("rule"), local_aws.name("t")
+    create_rule(local_aws, rule, stream, queue_url, sql=RULE_SQL.replace("iot/sensors", root))
+    before = local_aws.status()["counters"]
+    data = local_aws.client("iot-data")
+    for payload in NON_JSON:
+        data.publish(topic=f"{root}/dev1/data", qos=1, payload=payload)
+    data.publish(topic=f"{root}/dev1/data", qos=1, payload=b'{"deviceId": "dev1", "t": 1}')
+    data.publish(topic=f"{root}/dev1/data", qos=1, payload=b"")  # empty: an empty object
+    got = [json.loads(r["Data"]) for r in stream_records(local_aws, stream)]
+    assert [m.get("deviceId") for m in got] == ["dev1", None]
+    assert all("processing_time" in m for m in got)
+    assert rule_metric(local_aws, rule, "ParseError") == len(NON_JSON)
+    assert rule_metric(local_aws, rule, "TopicMatch") == len(NON_JSON) + 2
+    assert rule_metric(local_aws, rule, "Failure") == 0
+    # the errorAction is for failed actions (as documented), not for the rule's SQL
+    assert sqs.receive_message(QueueUrl=queue_url).get("Messages") is None
+    after = local_aws.status()["counters"]
+    parse = after.get("iot_parse_errors", 0) - before.get("iot_parse_errors", 0)
+    assert parse == len(NON_JSON)
+
+
+def test_select_star_alone_passes_any_payload_unchanged(local_aws):
+    k = local_aws.client("kinesis")
+    stream = local_aws.name("st")
+    k.create_stream(StreamName=stream, ShardCount=1)
+    queue_url = local_aws.client("sqs").create_queue(QueueName=local_aws.name("q"))["QueueUrl"]
+    rule, root = local_aws.name("rule"), local_aws.name("t")
+    create_rule(local_aws, rule, stream, queue_url, sql=f"SELECT * FROM '{root}/#'")
+    data = local_aws.client("iot-data")
+    for payload in NON_JSON:
+        data.publish(topic=f"{root}/x", qos=1, payload=payload)
+    assert [r["Data"] for r in stream_records(local_aws, stream)] == NON_JSON
+    assert rule_metric(local_aws, rule, "ParseError") == 0
+    assert rule_metric(local_aws, rule, "Success") == len(NON_JSON)
+
+
+def test_a_failed_action_is_a_failure_metric_by_action_type(local_aws):
+    queue_url = local_aws.client("sqs").create_queue(QueueName=local_aws.name("q"))["QueueUrl"]
+    rule, root = local_aws.name("rule"), local_aws.name("t")
+    create_rule(local_aws, rule, "no-such-stream", queue_url, sql=f"SELECT * FROM '{root}/#'")
+    for _ in range(2):
+        local_aws.client("iot-data").publish(topic=f"{root}/a", qos=0, payload=b'{"a": 1}')
+    assert rule_metric(local_aws, rule, "Failure") == 2
+    dims = local_aws.client("cloudwatch").list_metrics(
+        Namespace="AWS/IoT", MetricName="Failure", Dimensions=[{"Name": "RuleName", "Value": rule}]
+    )["Metrics"][0]["Dimensions"]
+    assert {d["Name"]: d["Value"] for d in dims} == {"RuleName": rule, "ActionType": "Kinesis"}

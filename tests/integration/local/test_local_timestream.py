@@ -213,3 +213,159 @@ def test_rejected_records_are_reported_and_the_rest_written(local_aws, table):
         tw.write_records(DatabaseName=db, TableName="nope", Records=[good])
     with pytest.raises(tw.exceptions.ValidationException):
         tw.delete_database(DatabaseName=db)  # still has a table, as on AWS
+
+
+# --- the query endpoint is read-only, one statement, time-limited, cancellable -------------
+
+
+def _hundred(local_aws, db):
+    now = int(time.time() * 1000)
+    write(
+        local_aws,
+        db,
+        [
+            {
+                "Dimensions": [{"Name": "DeviceId", "Value": f"d{i % 3}"}],
+                "MeasureName": "temperature",
+                "MeasureValue": str(i),
+                "MeasureValueType": "DOUBLE",
+                "Time": str(now - i),
+            }
+            for i in range(100)
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "WITH x AS (SELECT 1) INSERT INTO {ref} (measure_name, time) SELECT 'forged', now() FROM x",
+        'WITH x AS (SELECT 1) UPDATE {ref} SET "measure_value::double" = 0',
+        "WITH x AS (SELECT 1) DELETE FROM {ref}",
+        "SELECT $$ ; $$; DROP TABLE {ref}; SELECT $$ ; $$",
+        "SELECT $$;$$; CREATE MACRO m() AS 1; SELECT $$;$$",
+        "SELECT $$;$$; SET memory_limit='1MB'; SELECT $$;$$",
+    ],
+)
+def test_mutating_sql_is_refused_and_the_data_is_intact(local_aws, table, attack):
+    db, ref = table
+    _hundred(local_aws, db)
+    tq = local_aws.client("timestream-query")
+    with pytest.raises(tq.exceptions.ValidationException):
+        tq.query(QueryString=attack.format(ref=ref))
+    counted = tq.query(QueryString=f"SELECT count(*), min(measure_value::double) FROM {ref}")
+    assert [d["ScalarValue"] for d in counted["Rows"][0]["Data"]] == ["100", "0.0"]
+    write(  # a write after the attempt still lands and is queryable
+        local_aws,
+        db,
+        [
+            {
+                "Dimensions": [{"Name": "DeviceId", "Value": "after"}],
+                "MeasureName": "temperature",
+                "MeasureValue": "1",
+                "MeasureValueType": "DOUBLE",
+                "Time": str(int(time.time() * 1000)),
+            }
+        ],
+    )
+    after = tq.query(QueryString=f"SELECT DeviceId FROM {ref} WHERE DeviceId = 'after'")
+    assert after["Rows"] == [{"Data": [{"ScalarValue": "after"}]}]
+
+
+def test_show_describe_and_timestream_worded_errors(local_aws, table):
+    db, ref = table
+    _hundred(local_aws, db)
+    tq = local_aws.client("timestream-query")
+    dbs = tq.query(QueryString="SHOW DATABASES")
+    assert {"ScalarValue": db} in [r["Data"][0] for r in dbs["Rows"]]
+    assert tq.query(QueryString=f"SHOW TABLES FROM {db}")["Rows"] == [
+        {"Data": [{"ScalarValue": "sensor-data"}]}
+    ]
+    described = tq.query(QueryString=f"DESCRIBE {ref}")
+    assert [r["Data"][2]["ScalarValue"] for r in described["Rows"]] == [
+        "DIMENSION",
+        "MEASURE_NAME",
+        "TIMESTAMP",
+        "MEASURE_VALUE",
+    ]
+    measures = tq.query(QueryString=f"SHOW MEASURES FROM {ref}")
+    assert measures["Rows"][0]["Data"][:2] == [
+        {"ScalarValue": "temperature"},
+        {"ScalarValue": "double"},
+    ]
+    assert tq.query(QueryString="/* c */ SELECT 1")["Rows"] == [{"Data": [{"ScalarValue": "1"}]}]
+    for bad, message in (
+        (f"SELECT x FROM {ref}", "line 1:8: Column 'x' does not exist"),
+        ("SELECT list_value(1)", "line 1:8: Function list_value not registered"),
+        ("SELECT * FROM information_schema.tables", "Database 'information_schema' does not"),
+    ):
+        with pytest.raises(tq.exceptions.ValidationException) as e:
+            tq.query(QueryString=bad)
+        assert message in e.value.response["Error"]["Message"]
+
+
+@pytest.fixture(scope="module")
+def quick_aws(tmp_path_factory):
+    """An emulator of its own whose queries wait 0.2 s per call and time out after 3 s."""
+    from iotpipe.local import lifecycle
+
+    home = tmp_path_factory.mktemp("iotpipe-quick")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("IOTPIPE_LOCAL_QUERY_WAIT_S", "0.2")
+    mp.setenv("IOTPIPE_LOCAL_QUERY_TIMEOUT_S", "3")
+    try:
+        info = lifecycle.start(home, port=0)
+    finally:
+        mp.undo()
+    try:
+        yield info.endpoint
+    finally:
+        lifecycle.stop(home)
+
+
+def test_cancel_query_and_the_time_limit_through_boto3(quick_aws):
+    import boto3
+
+    def client(service):
+        return boto3.client(
+            service,
+            endpoint_url=quick_aws,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+    tw, tq = client("timestream-write"), client("timestream-query")
+    tw.create_database(DatabaseName="quick")
+    tw.create_table(DatabaseName="quick", TableName="t")
+    now = int(time.time() * 1000)
+    records = [
+        {
+            "Dimensions": [{"Name": "DeviceId", "Value": "d"}],
+            "MeasureName": "m",
+            "MeasureValue": str(i),
+            "MeasureValueType": "DOUBLE",
+            "Time": str(now - i),
+        }
+        for i in range(100)
+    ]
+    tw.write_records(DatabaseName="quick", TableName="t", Records=records)
+    t = '"quick"."t"'
+    slow = (
+        'SELECT sum(a."measure_value::double" * b."measure_value::double" * '
+        'c."measure_value::double" * d."measure_value::double" * e."measure_value::double") '
+        f"FROM {t} a, {t} b, {t} c, {t} d, {t} e"
+    )
+    first = tq.query(QueryString=slow)  # answers after 0.2 s: running, no rows yet
+    assert first["Rows"] == [] and first["NextToken"]
+    assert tq.cancel_query(QueryId=first["QueryId"]).get("CancellationMessage") is None
+    assert "already" in tq.cancel_query(QueryId=first["QueryId"])["CancellationMessage"]
+    with pytest.raises(tq.exceptions.ConflictException):
+        tq.query(QueryString=slow, NextToken=first["NextToken"])
+    started = time.monotonic()
+    with pytest.raises(tq.exceptions.QueryExecutionException) as e:
+        list(tq.get_paginator("query").paginate(QueryString=slow))
+    assert "timed out after 3 seconds" in e.value.response["Error"]["Message"]
+    assert time.monotonic() - started < 10
+    quick = tq.query(QueryString=f"SELECT count(*) FROM {t}")  # still answering at once
+    assert quick["Rows"] == [{"Data": [{"ScalarValue": "100"}]}]

@@ -83,7 +83,7 @@ def test_up_creates_every_resource_as_configured(aws_endpoint: str | None, home:
     assert kinesis_action["roleArn"] == n.role_arn(n.rule_role)
     assert rule["errorAction"]["sqs"]["queueUrl"] == outputs["queue"]["url"]
 
-    state = json.loads((home / "iot-telemetry.json").read_text())
+    state = json.loads((home / "iot-telemetry.aws.us-east-1.123456789012.json").read_text())
     assert (
         state["suffix"] == n.suffix
         and state["resources"]["mapping"]["uuid"] == outputs["mapping"]["uuid"]

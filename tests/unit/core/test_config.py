@@ -110,7 +110,7 @@ def test_empty_file_means_defaults(tmp_path: Path) -> None:
             "stream:\n  shard_count: 2\n",
             2,
             "stream.shard_count",
-            "allowed: mode, retention_hours, shards",
+            "allowed: kms_key, mode, retention_hours, shards",
         ),
     ],
 )

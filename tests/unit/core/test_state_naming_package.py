@@ -80,6 +80,24 @@ def test_function_zip_is_deterministic_and_carries_settings() -> None:
     assert other != first  # a config change is a code change for Lambda
 
 
+def test_the_settings_carry_the_tables_retention_and_the_function_reads_them() -> None:
+    """Issue 8 item 7: magnetic_retention_days reached the function as null before."""
+    from lambda_handler import settings as function_settings
+
+    cfg = Config(
+        timestream=TimestreamConfig(
+            magnetic_writes=True, magnetic_retention_days=30, memory_retention_hours=12
+        )
+    )
+    with zipfile.ZipFile(io.BytesIO(build_function_zip(settings_from_config(cfg)))) as zf:
+        doc = json.loads(zf.read("lambda_handler/settings.json"))
+    assert (doc["magnetic_retention_days"], doc["memory_retention_hours"]) == (30, 12)
+    loaded = function_settings.from_dict(doc)
+    assert (loaded.magnetic_writes, loaded.magnetic_retention_days) == (True, 30)
+    default = settings_from_config(Config())
+    assert default["magnetic_retention_days"] == Config().timestream.magnetic_retention_days
+
+
 def test_missing_credentials_for_aws_target_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -93,3 +111,23 @@ def test_missing_credentials_for_aws_target_exit_2(
     result = CliRunner().invoke(main, ["-c", str(tmp_path / "c.yaml"), "plan"])
     assert result.exit_code == 2, result.output
     assert "No AWS credentials found" in result.output
+
+
+def test_role_names_carry_the_region_and_fit_iam_for_the_longest_inputs() -> None:
+    """IAM is global: the same name and suffix in two regions must not share a role."""
+    longest = Config(name="a" * 23 + "b")
+    east = Names.of(longest, "abcdefgh", "123456789012", region="us-east-1")
+    far = Names.of(longest, "abcdefgh", "123456789012", region="x" * 15 + "-ab-1")  # 20 chars
+    assert east.function_role.endswith("-fn-role-us-east-1-abcdefgh")
+    assert east.rule_role.endswith("-rule-role-us-east-1-abcdefgh")
+    assert far.function_role != east.function_role and far.rule_role != east.rule_role
+    assert len(far.function_role) <= 64 and len(far.rule_role) <= 64
+    assert east.retired_roles() == (
+        f"{longest.name}-fn-role-abcdefgh",
+        f"{longest.name}-rule-role-abcdefgh",
+    )
+
+
+def test_names_use_the_effective_region_not_the_configs() -> None:
+    names = Names.of(Config(region="us-east-1"), "abc123", "123456789012", region="eu-west-1")
+    assert names.region == "eu-west-1" and ":eu-west-1:" in names.stream_arn

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from iotpipe.cli import main
-from iotpipe.cli.exercise import _cell
+from iotpipe.cli.render import cell
 from iotpipe.config import Config
 from iotpipe.errors import UsageError
 from iotpipe.fleet import SendOptions, message_source
@@ -37,6 +37,10 @@ def no_aws(monkeypatch: pytest.MonkeyPatch) -> None:
         (["query", "nonsense"], "is not one of"),
         (["query", "-o", "xml"], "is not one of"),
         (["verify", "--probe-timeout", "0"], "x>=1"),
+        (["query", "--sql", ""], "--sql needs a query"),
+        (["query", "--sql", "  "], "--sql needs a query"),
+        (["query", "by-device", "--sql", "SELECT 1"], "a preset (by-device) or --sql, not both"),
+        (["query", "recent", "--sql", "SELECT 1"], "a preset (recent) or --sql, not both"),
     ],
 )
 def test_bad_usage_exits_2(args: list[str], message: str) -> None:
@@ -68,7 +72,7 @@ def test_send_options_count_and_sources(tmp_path: Path) -> None:
 
 
 def test_table_cells_are_short() -> None:
-    assert _cell(None) == "[dim]null[/]"
-    assert _cell(22.123456) == "22.123" and _cell(20.0) == "20"
-    assert _cell("2026-11-27 01:45:00.000000000", "TIMESTAMP") == "2026-11-27 01:45:00"
-    assert _cell("2026-11-27 01:45:00.120000000", "TIMESTAMP") == "2026-11-27 01:45:00.12"
+    assert cell(None) == "null"
+    assert cell(22.123456) == "22.123" and cell(20.0) == "20"
+    assert cell("2026-11-27 01:45:00.000000000", "TIMESTAMP") == "2026-11-27 01:45:00"
+    assert cell("2026-11-27 01:45:00.120000000", "TIMESTAMP") == "2026-11-27 01:45:00.12"

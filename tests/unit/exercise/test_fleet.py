@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from iotpipe.config import DEFAULT_SENSORS, Device, SensorRange
-from iotpipe.fleet import Fleet, default_devices, iso_ms, replay, timing
+from iotpipe.fleet import Fleet, default_devices, iso_ms, replay_file, timing
 
 START = datetime(2026, 11, 27, 1, 2, 3, 123000, tzinfo=UTC)
 
@@ -123,9 +124,10 @@ def test_iso_ms_format() -> None:
     assert iso_ms(datetime(2026, 1, 2, 3, 4, 5, 678999, tzinfo=UTC)) == "2026-01-02T03:04:05.678Z"
 
 
-def test_replay_keeps_bytes_and_keys_by_device() -> None:
-    lines = ['{"deviceId": "a1", "temperature": 1}\n', "\n", "garbage{\n", "[1, 2]\n"]
-    msgs = list(replay(iter(lines)))
+def test_replay_keeps_bytes_and_keys_by_device(tmp_path: Path) -> None:
+    lines = ['{"deviceId": "a1", "temperature": 1}\n', "\n", "garbage{\r\n", "[1, 2]"]
+    (tmp_path / "d.jsonl").write_text("".join(lines))
+    msgs = list(replay_file(tmp_path / "d.jsonl", None, "kinesis"))
     assert [(m.partition_key, m.data) for m in msgs] == [
         ("a1", b'{"deviceId": "a1", "temperature": 1}'),
         ("replay", b"garbage{"),

@@ -16,11 +16,13 @@ from iotpipe.cli.exercise import to_csv, to_json
 from iotpipe.errors import IotpipeError, UsageError
 from iotpipe.quarantine import Quarantined, forget, peek, quality
 from iotpipe.query import (
+    PROBE_DEVICE_PREFIX,
     Result,
     Scope,
     by_device_sql,
     per_minute_sql,
     preset,
+    query_deployment,
     recent_sql,
     run,
     seconds,
@@ -133,8 +135,35 @@ MULTI = Scope("db", "t", "multi", ("temperature", "humidity"), "1h", "sensor'1")
 
 def test_recent_is_the_recipes_first_query() -> None:
     assert recent_sql(Scope("db", "t", "single", (), "1h")) == (
-        'SELECT * FROM "db"."t" WHERE time > ago(1h) ORDER BY time DESC LIMIT 10'
+        'SELECT * FROM "db"."t" WHERE time > ago(1h) AND DeviceId NOT LIKE \'iotpipe-probe-%\' '
+        "ORDER BY time DESC LIMIT 10"
     )
+
+
+@pytest.mark.parametrize("sql", [recent_sql, by_device_sql, per_minute_sql])
+@pytest.mark.parametrize("model", ["single", "multi"])
+def test_every_preset_leaves_verify_probe_rows_out(sql: Any, model: str) -> None:
+    scope = Scope("db", "t", model, ("temperature", "humidity"), "1h")
+    text = sql(scope)
+    assert f"DeviceId NOT LIKE '{PROBE_DEVICE_PREFIX}%'" in text
+    assert text.count("NOT LIKE") == (2 if model == "multi" and sql is per_minute_sql else 1)
+    probe = Scope("db", "t", model, ("temperature",), "1h", f"{PROBE_DEVICE_PREFIX}ab12")
+    assert "NOT LIKE" not in sql(probe)  # asking for a probe device shows it
+
+
+def test_the_probe_marks_its_rows_with_the_prefix_presets_leave_out() -> None:
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from iotpipe.verify import Probe
+
+    cfg = SimpleNamespace(
+        validation=SimpleNamespace(unknown_devices="accept"),
+        devices={},
+        sensors={"temperature": SimpleNamespace(min=0.0, max=100.0)},
+    )
+    probe = Probe.for_deployment(SimpleNamespace(config=cfg), datetime.now(UTC), "ab12cd34")
+    assert probe.device == f"{PROBE_DEVICE_PREFIX}ab12cd34"
 
 
 def test_by_device_for_both_models() -> None:
@@ -201,6 +230,75 @@ def test_a_missing_table_says_run_up() -> None:
     stub.add_client_error("query", "ValidationException", 'Table "db"."t" does not exist')
     with stub, pytest.raises(IotpipeError, match=r"db\.t does not exist: run 'iotpipe up'"):
         preset(client, "recent", SINGLE)
+
+
+def test_a_table_without_rows_yet_is_an_empty_result_not_an_error() -> None:
+    client, stub = stubbed()  # no DeviceId column until the first row arrives
+    stub.add_client_error(
+        "query", "ValidationException", "line 1:62: Column 'DeviceId' does not exist"
+    )
+    with stub:
+        result = preset(client, "recent", SINGLE)
+    assert result.rows == [] and "send-test" in result.notes[0]
+
+
+def fake_deployment(client: Any) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        gateway=SimpleNamespace(client=lambda service: client),
+        names=SimpleNamespace(database="db", table="t"),
+        config=SimpleNamespace(
+            sensors={"temperature": None, "humidity": None},
+            timestream=SimpleNamespace(record_model="multi"),
+        ),
+    )
+
+
+@pytest.mark.parametrize("sql", ["", "   ", "\n"])
+def test_empty_sql_is_a_usage_error(sql: str) -> None:
+    client, stub = stubbed()
+    with stub, pytest.raises(UsageError, match="--sql needs a query"):
+        query_deployment(fake_deployment(client), sql=sql)
+    stub.assert_no_pending_responses()
+
+
+def test_measure_value_on_a_multi_table_hints_at_the_measure_columns() -> None:
+    client, stub = stubbed()
+    stub.add_client_error(
+        "query", "ValidationException", "line 1:12: Column 'measure_value::double' does not exist"
+    )
+    schema = [
+        {"Name": n, "Type": {"ScalarType": "VARCHAR"}}
+        for n in ("DeviceId", "measure_name", "time", "temperature", "humidity")
+    ]
+    stub.add_response("query", {"QueryId": "q", "Rows": [], "ColumnInfo": schema})
+    sql = 'SELECT avg(measure_value::double) FROM "db"."t"'
+    with stub, pytest.raises(IotpipeError) as e:
+        query_deployment(fake_deployment(client), sql=sql)
+    text = str(e.value)
+    assert "Column 'measure_value::double' does not exist" in text
+    assert "here: temperature, humidity" in text and "avg(temperature)" in text
+    assert "measure_name = 'metrics'" in text and 'DESCRIBE "db"."t"' in text
+
+
+def test_ctrl_c_while_paging_cancels_the_query() -> None:
+    calls: list[tuple[str, dict[str, Any]]] = []
+
+    class Client:
+        def query(self, **kw: Any) -> dict[str, Any]:
+            calls.append(("query", kw))
+            if "NextToken" in kw:
+                raise KeyboardInterrupt
+            return {"QueryId": "q42", "Rows": [], "ColumnInfo": [], "NextToken": "t1"}
+
+        def cancel_query(self, **kw: Any) -> dict[str, Any]:
+            calls.append(("cancel_query", kw))
+            return {}
+
+    with pytest.raises(KeyboardInterrupt):
+        run(Client(), "SELECT 1")
+    assert calls[-1] == ("cancel_query", {"QueryId": "q42"})
 
 
 def test_by_device_drops_measures_nobody_reported() -> None:

@@ -263,3 +263,28 @@ def test_iot_data_client_uses_the_accounts_ats_endpoint_on_aws() -> None:
     assert hooked == [client]
     local = Gateway(region="us-east-1", endpoint_url="http://127.0.0.1:1", local=True)
     assert iot_data_client(local).meta.endpoint_url == "http://127.0.0.1:1"
+
+
+def test_a_run_that_stops_keeps_its_counts_in_the_callers_summary() -> None:
+    """Batch 1 is acknowledged, batch 2 raises (the endpoint is gone), batch 3 never starts:
+    the caller's summary says 500 sent, 500 unconfirmed, and nothing about batch 3."""
+    from botocore.exceptions import EndpointConnectionError
+
+    from iotpipe.traffic import Outcome, Summary
+
+    class Sink:
+        max_records, max_bytes = 500, MAX_REQUEST_BYTES
+        calls = 0
+
+        def send(self, batch: list[Message]) -> Outcome:
+            self.calls += 1
+            if self.calls == 2:
+                raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+            return Outcome(sent=len(batch))
+
+    summary = Summary()
+    sink = Sink()
+    with pytest.raises(EndpointConnectionError):
+        deliver((msg(i) for i in range(1500)), sink, workers=1, summary=summary)
+    assert (summary.sent, summary.failed, summary.submitted) == (500, 0, 1000)
+    assert summary.unconfirmed == 500 and sink.calls == 2

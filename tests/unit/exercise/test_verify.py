@@ -109,7 +109,7 @@ def dep_of(config: Config, gateway: Any = None) -> Deployment:
     return Deployment(config, gateway, NAMES, State(Path("/nonexistent")))
 
 
-def test_probe_uses_a_unique_device_unless_unknown_devices_are_quarantined() -> None:
+def test_probe_always_uses_a_marked_device_even_when_unknown_devices_are_quarantined() -> None:
     probe = Probe.for_deployment(dep_of(Config()), NOW, token="00000abc")
     assert probe.device == "iotpipe-probe-00000abc" and probe.measure == "temperature"
     assert probe.when.microsecond == 456000 and -50 < probe.value < 150 and probe.bad_value > 150
@@ -117,7 +117,9 @@ def test_probe_uses_a_unique_device_unless_unknown_devices_are_quarantined() -> 
         devices={"sensor009": Device("x"), "sensor002": Device("y")},
         validation=ValidationConfig(unknown_devices="quarantine"),
     )
-    assert Probe.for_deployment(dep_of(strict), NOW, token="1").device == "sensor002"
+    # The function lets the marked ids through a strict registry (see enrich), so the
+    # probe never writes rows under a real device's name, where presets would show them.
+    assert Probe.for_deployment(dep_of(strict), NOW, token="1").device == "iotpipe-probe-1"
 
 
 def test_probe_messages_rows_and_quarantine_matching() -> None:

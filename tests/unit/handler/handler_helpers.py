@@ -164,8 +164,12 @@ class Captured:
 
     @property
     def emf(self) -> dict[str, Any]:
-        (doc,) = [d for d in self.docs if "_aws" in d]
+        (doc,) = [d for d in self.docs if "_aws" in d and "Reason" not in d]
         return doc
+
+    @property
+    def reason_emf(self) -> dict[str, int]:
+        return {d["Reason"]: d["QuarantinedByReason"] for d in self.docs if "Reason" in d}
 
 
 def run(

@@ -33,16 +33,73 @@ def test_item_carries_what_quarantine_and_retry_need():
     assert item.arrival == 1700000000.5
 
 
-def test_a_malformed_event_entry_still_becomes_an_item():
-    item = decode.item_from_record(4, {"kinesis": {"data": 5, "sequenceNumber": None}})
-    assert (item.sequence_number, item.data, item.arrival, item.shard_id) == ("", "", None, None)
-    assert item.seq_key == 4
-    assert decode.decode(item).reason == "empty"
-    assert decode.item_from_record(0, "nonsense").data == ""
-    whole_seconds = {
-        "kinesis": {"data": "e30=", "sequenceNumber": "1", "approximateArrivalTimestamp": 5}
+@pytest.mark.parametrize(
+    ("event", "says"),
+    [
+        ({"Records": True}, "Records is the boolean true, not an array"),
+        ({"Records": {"a": 1}}, "Records is an object, not an array"),
+        ({"Records": None}, "Records is missing or null, not an array"),
+        ({}, "the event has no Records"),
+        ([], "the event is an array, not an object with Records"),
+        (None, "the event is missing or null, not an object with Records"),
+        ("Records", "the event is a string, not an object with Records"),
+        ({"Records": [None]}, "Records[0] is missing or null, not an object"),
+        ({"Records": ["x"]}, "Records[0] is a string, not an object"),
+        ({"Records": [{"eventSource": "aws:sqs", "body": "{}"}]}, "(eventSource 'aws:sqs')"),
+        ({"Records": [{"kinesis": []}]}, "Records[0].kinesis is missing or not an object"),
+        ({"Records": [{"kinesis": {"sequenceNumber": "1"}}]}, "Records[0].kinesis.data is"),
+        (
+            {"Records": [{"kinesis": {"data": 5, "sequenceNumber": "1"}}]},
+            "Records[0].kinesis.data is a number, not a base64 string",
+        ),
+        (
+            {"Records": [{"kinesis": {"data": "e30=", "sequenceNumber": None}}]},
+            "Records[0].kinesis.sequenceNumber is missing or null",
+        ),
+        (
+            {"Records": [{"kinesis": {"data": "e30=", "sequenceNumber": ""}}]},
+            "Records[0].kinesis.sequenceNumber is an empty string",
+        ),
+        (
+            {"Records": [{"kinesis": {"data": "e30=", "sequenceNumber": "1" * 130}}]},
+            "longer than Kinesis' 129 digits",
+        ),
+    ],
+)
+def test_an_event_no_kinesis_mapping_would_send_is_a_clear_value_error(event, says):
+    with pytest.raises(ValueError) as raised:
+        decode.items_of(event)
+    assert isinstance(raised.value, decode.MalformedEvent)
+    assert says in str(raised.value)
+
+
+def test_optional_event_fields_of_odd_types_are_tolerated():
+    odd = {
+        "kinesis": {
+            "data": "e30=",
+            "sequenceNumber": "1",
+            "approximateArrivalTimestamp": 5,
+            "partitionKey": 7,
+        },
+        "eventID": ["x"],
     }
-    assert decode.item_from_record(0, whole_seconds).arrival == 5.0
+    item = decode.item_from_record(0, odd)
+    assert (item.arrival, item.partition_key, item.event_id, item.shard_id) == (
+        5.0,
+        None,
+        None,
+        None,
+    )
+    for bad in (float("nan"), float("inf"), 10**400, True, "5"):
+        odd["kinesis"]["approximateArrivalTimestamp"] = bad
+        assert decode.item_from_record(0, odd).arrival is None
+
+
+def test_sequence_numbers_that_are_not_plain_digits_sort_by_position():
+    item = decode.item_from_record(3, {"kinesis": {"data": "e30=", "sequenceNumber": "\u00b2"}})
+    assert item.seq_key == 3  # "²".isdigit() is true, int("²") raises
+    item.sequence_number = "9" * 5000  # more digits than int() accepts
+    assert item.seq_key == 3
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from handler_helpers import multi_settings
 
 from lambda_handler import enrich, settings
+from lambda_handler.reasons import Problem
 
 
 def test_registry_fills_location_type_and_extra_attributes():
@@ -44,6 +45,13 @@ def test_unknown_device_can_be_quarantined():
     assert problem.reason == "unknown_device"
     assert "sensor999" in problem.detail
     assert enrich.dimensions({}, "sensor001", multi_settings(unknown_devices="quarantine"))
+
+
+def test_probe_devices_pass_a_registry_that_quarantines_unknown_devices():
+    strict = multi_settings(unknown_devices="quarantine")
+    dims = enrich.dimensions({}, f"{enrich.PROBE_DEVICE_PREFIX}ab12", strict)
+    assert dims[0] == ("DeviceId", "iotpipe-probe-ab12")
+    assert isinstance(enrich.dimensions({}, "iotpipe-prob-ab12", strict), Problem)
 
 
 def test_values_are_never_empty():

@@ -170,7 +170,8 @@ def test_some_measures_invalid_writes_the_rest_and_quarantines_the_others():
     assert [v["Name"] for v in record["MeasureValues"]] == ["temperature"]
     (body,) = queue.bodies
     assert body["partial"] is True and body["reason"] == "out_of_range"
-    assert body["rejectedMeasures"] == {"humidity": "out_of_range: 150.0 not in [0, 100]"}
+    assert body["detail"] == "humidity 150.0 not in [0, 100]"  # names the measure
+    assert body["rejectedMeasures"] == {"humidity": "out_of_range: humidity 150.0 not in [0, 100]"}
     summary = logs.summary
     assert (summary["written"], summary["quarantined"], summary["measures_rejected"]) == (1, 0, 1)
     assert failures(outcome) == []

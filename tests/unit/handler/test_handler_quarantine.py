@@ -93,6 +93,20 @@ def test_control_characters_and_bad_ids_stay_inside_the_limit():
     assert e.body.isascii()
 
 
+def test_an_oversized_partition_key_or_event_id_cannot_push_the_body_over_the_limit():
+    """A direct invoke can send anything there; Kinesis never more than 256 characters."""
+    record = kinesis_record(b"x" * 300_000, 0)
+    record["kinesis"]["partitionKey"] = "k" * 300_000
+    record["eventID"] = "s" * 300_000 + ":1"
+    item = decode.item_from_record(0, record)
+    decode.decode(item)
+    e = quarantine.make_entry(item, Problem("malformed_json", "x"), None, {}, False, NOW_MS)
+    body = json.loads(e.body)
+    assert len(e.body) <= quarantine.MAX_BODY_BYTES
+    assert len(body["partitionKey"]) <= 256 and len(body["shardId"]) <= 256
+    assert body["truncated"] is True and body["payload"].startswith("xxx")
+
+
 def test_pack_respects_ten_entries_and_the_batch_size():
     small = [entry({"deviceId": f"d{n}"}) for n in range(23)]
     assert [len(b) for b in quarantine.pack(small)] == [10, 10, 3]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import math
+import sys
 
 import pytest
 
@@ -81,7 +81,7 @@ def test_full_document_round_trip():
         }
     )
     assert [s.name for s in conf.sensors] == ["temperature", "pressure"]
-    assert conf.sensors[1].max is None and conf.sensors[1].hi == math.inf
+    assert conf.sensors[1].max is None and conf.sensors[1].hi == sys.float_info.max
     device = conf.devices["sensor001"]
     assert device.location == "factory_floor_1" and device.device_type == "temperature_sensor"
     assert device.extra == (("last_maintenance", "2026-09-01"), ("rack", "7"))
@@ -120,6 +120,8 @@ def test_full_document_round_trip():
         ({"version": 1, "memory_retention_hours": 0}, "memory_retention_hours"),
         ({"version": 1, "memory_retention_hours": 9000}, "memory_retention_hours"),
         ({"version": 1, "magnetic_retention_days": 0}, "magnetic_retention_days"),
+        ({"version": 1, "magnetic_retention_days": 73_001}, "an integer 1-73000"),
+        ({"version": 1, "magnetic_retention_days": True}, "magnetic_retention_days"),
         ({"version": 1, "defaults": {"location": ""}}, "defaults.location"),
     ],
 )

@@ -225,7 +225,7 @@ def test_some_measures_invalid_keeps_the_rest():
     result = _evaluate(reading(temperature=22.0, humidity=150))
     assert isinstance(result, Reading)
     assert result.measures == {"temperature": 22.0}
-    assert result.rejected["humidity"].text() == "out_of_range: 150.0 not in [0, 100]"
+    assert result.rejected["humidity"].text() == "out_of_range: humidity 150.0 not in [0, 100]"
 
 
 def test_all_measures_invalid_takes_the_first_measure_reason():
@@ -262,3 +262,133 @@ def test_identity_is_memoised_per_settings_and_bounded(monkeypatch):
     for n in range(5):
         validate.identify({"deviceId": f"d{n}"}, conf)
     assert len(conf.cache) <= 2
+
+
+# --- issue 8 item 7: inputs that used to raise, and Timestream's time window -----------
+
+
+@pytest.mark.parametrize(
+    "value",
+    [10**400, -(10**400), 2**1024, int("9" * 4000)],
+    ids=["1e400", "-1e400", "2**1024", "4000 nines"],
+)
+def test_an_integer_timestamp_too_large_for_a_double_is_invalid_not_an_overflow(value):
+    problem = validate.parse_timestamp(value)
+    assert isinstance(problem, Problem)
+    assert problem.reason == "invalid_timestamp"
+    assert "too large" in problem.detail and len(problem.detail) < 100
+
+
+def test_the_overflow_timestamp_message_is_quarantined_as_invalid_timestamp():
+    raw = b'{"deviceId": "sensor001", "temperature": 21.0, "timestamp": ' + b"1" * 400 + b"}"
+    result = validate.evaluate(decode.item_from_record(0, kinesis_record(raw, 0)), RECIPE, NOW_MS)
+    assert isinstance(result, Rejection)
+    assert result.problem.reason == "invalid_timestamp"
+
+
+MAGNETIC_UNBOUNDED = multi_settings(magnetic_writes=True)  # a file without the retention
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "conf", "says"),
+    [
+        ("0001-01-01T00:00:00+14:00", MAGNETIC_UNBOUNDED, "73000 days"),
+        ("0001-01-01T00:00:00Z", MAGNETIC_UNBOUNDED, "73000 days"),
+        ("1969-12-31T23:59:59.999Z", MAGNETIC_UNBOUNDED, "before 1970-01-01"),
+        ("1900-01-01T00:00:00Z", MAGNETIC_UNBOUNDED, "before 1970-01-01"),
+        ("0001-01-01T00:00:00+14:00", RECIPE, "memory store's 24 h"),
+        (
+            "2025-11-26T08:00:00Z",
+            multi_settings(magnetic_writes=True, magnetic_retention_days=365),
+            "magnetic store's 365 days",
+        ),
+    ],
+)
+def test_a_time_outside_timestreams_window_is_quarantined(timestamp, conf, says):
+    problem = validate.choose_time(timestamp, None, conf, NOW_MS)
+    assert isinstance(problem, Problem), problem
+    assert problem.reason == "timestamp_too_old"
+    assert says in problem.detail
+
+
+def test_the_window_edges_are_accepted():
+    conf = multi_settings(magnetic_writes=True, magnetic_retention_days=365)
+    oldest = NOW_MS - 365 * 86_400_000
+    assert validate.check_window(oldest, conf, NOW_MS) == oldest
+    assert validate.check_window(oldest - 1, conf, NOW_MS).reason == "timestamp_too_old"
+    assert validate.check_window(0, MAGNETIC_UNBOUNDED, NOW_MS) == 0  # 1970-01-01 itself
+    assert validate.check_window(-1, MAGNETIC_UNBOUNDED, NOW_MS).reason == "timestamp_too_old"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("9999-12-31T23:59:59-14:00", "timestamp_in_future"),  # past datetime's max in UTC
+        (1e308, "invalid_timestamp"),
+        (-0.0, "invalid_timestamp"),
+        ("1" * 16, "invalid_timestamp"),  # digit strings: 1-15 digits are epoch s/ms
+        ("9" * 5000, "invalid_timestamp"),
+        ("2026-11-27T08:00:00\x00Z", "invalid_timestamp"),
+        ("2026-11-27T08:00:00Z\x00 and anything", "invalid_timestamp"),
+        ("\ud800", "invalid_timestamp"),
+    ],
+)
+def test_odd_timestamps_get_a_reason(value, reason):
+    problem = validate.choose_time(value, None, MAGNETIC_UNBOUNDED, NOW_MS)
+    assert isinstance(problem, Problem) and problem.reason == reason
+
+
+def test_a_digit_string_timestamp_is_epoch_seconds_or_milliseconds():
+    assert validate.parse_timestamp(str(NOW_MS // 1000)) == NOW_MS // 1000 * 1000
+    assert validate.parse_timestamp(str(NOW_MS)) == NOW_MS
+
+
+# --- issue 8 item 10: the detail names the measure ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "numeric_strings", "detail"),
+    [
+        (415.98, False, "temperature 415.98 not in (-50, 150)"),
+        (True, False, "temperature: boolean true is not a number"),
+        ("21.5", False, "temperature: string '21.5' (numeric strings are not accepted)"),
+        ({"v": 1}, False, "temperature: a JSON object is not a number"),
+        (math.nan, False, "temperature: nan is not a finite number"),
+        (10**400, False, "temperature: integer too large for a double"),
+    ],
+    ids=["range", "bool", "string", "object", "nan", "huge int"],
+)
+def test_measure_details_name_the_measure(value, numeric_strings, detail):
+    problem = validate.check_value(TEMP, value, numeric_strings)
+    assert (problem.detail, problem.measure) == (detail, "temperature")
+
+
+def test_numeric_strings_are_bounded_and_matched_in_linear_time():
+    assert validate.check_value(TEMP, "1" * 101, True).detail.endswith("is not numeric")
+    assert validate.check_value(TEMP, "1" * 95 + "e-90", True).reason == "out_of_range"
+    # The old pattern backtracked quadratically (minutes for 100,000 characters); the
+    # new one must agree with it on the strings it was meant for.
+    for text in ["1", "1.", ".5", "+1.5e3", "-0", "1e", "e1", ".", "1..2", "1.2.3", "--1"]:
+        expected = text not in {"1e", "e1", ".", "1..2", "1.2.3", "--1"}
+        assert (validate.NUMERIC.fullmatch(text) is not None) is expected, text
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+def test_an_unbounded_range_never_lets_infinity_through_the_fast_path(value):
+    conf = settings.from_dict({"version": 1, "sensors": {"t": {"min": None, "max": None}}})
+    valid, rejected = validate.check_measures({"t": value}, conf)
+    assert valid == {} and rejected["t"].reason == "not_a_number"
+    assert validate.check_measures({"t": 1.7e308}, conf) == ({"t": 1.7e308}, {})
+
+
+def test_long_identities_are_checked_but_not_memoised():
+    """A warm container must not keep 50,000 one-MiB deviceIds (or locations) alive."""
+    conf = multi_settings()
+    for n in range(20):
+        body = {"deviceId": f"{n}" + "x" * 100_000, "temperature": 1.0}
+        assert validate.identify(body, conf).reason == "invalid_device_id"
+        located = {"deviceId": "sensor001", "location": f"{n}" + "y" * 100_000}
+        assert validate.identify(located, conf).device_id == "sensor001"
+    assert conf.cache == {}
+    validate.identify({"deviceId": "sensor001", "location": "floor 2"}, conf)
+    assert len(conf.cache) == 1

@@ -90,3 +90,27 @@ def test_substitution_templates():
     assert len(substitute("${newuuid()}", c)) == 36
     with pytest.raises(IotSqlError):
         substitute("${nosuchfn()}", c)
+
+
+@pytest.mark.parametrize(
+    ("payload", "as_json"),
+    [
+        (b'{"a": 1}', {"a": 1}),
+        (b"", {}),  # IoT Core: "an empty or a JSON payload" can have data added
+        (b"  \n", {}),
+        (b"80", None),  # IoT Core's own example of a non-JSON payload
+        (b"[1, 2]", None),
+        (b'"text"', None),
+        (b"{bad", None),
+        (b"\xff\xfe binary", None),
+    ],
+)
+def test_what_counts_as_a_json_payload(payload, as_json):
+    from iotpipe.local.iotrules import _json_object
+
+    assert _json_object(payload) == as_json
+
+
+def test_star_only_rules_accept_non_json_and_others_do_not():
+    assert parse_rule("SELECT * FROM 'a/#' WHERE timestamp() > 0").select_star_only
+    assert not parse_rule(RULE).select_star_only

@@ -1,5 +1,6 @@
 """`iotpipe query` presets run on the embedded Timestream for both record models."""
 
+import dataclasses
 import time
 
 import pytest
@@ -66,3 +67,31 @@ def test_preset_runs(model, name):
         row = dict(zip(cols, [d.get("ScalarValue") for d in out["Rows"][0]["Data"]], strict=True))
         assert row["DeviceId"] == "sensor000" and float(row["avg_temperature"]) == 29.0
         assert row["messages"] == "10"
+
+
+@pytest.mark.parametrize("model", ["single", "multi"])
+@pytest.mark.parametrize("name", sorted(query.SQL_PRESETS))
+def test_presets_leave_verify_probe_rows_out(model, name):
+    engine = load(model)
+    store = engine._store
+    now = int(time.time() * 1000)
+    dims = [{"Name": "DeviceId", "Value": f"{query.PROBE_DEVICE_PREFIX}ab12"}]
+    if model == "single":
+        probe = {"MeasureName": "temperature", "MeasureValue": "50.1", "MeasureValueType": "DOUBLE"}
+    else:
+        probe = {
+            "MeasureName": "metrics",
+            "MeasureValueType": "MULTI",
+            "MeasureValues": [{"Name": "temperature", "Value": "50.1", "Type": "DOUBLE"}],
+        }
+    store.write(A, R, "db", "sensor-data", [{"Dimensions": dims, "Time": str(now), **probe}])
+    measures = MEASURES if model == "single" else MEASURES[:3]
+    scope = query.Scope(database="db", table="sensor-data", model=model, measures=measures)
+    for sql, wanted in (
+        (query.SQL_PRESETS[name](scope), False),
+        (query.SQL_PRESETS[name](dataclasses.replace(scope, device=dims[0]["Value"])), True),
+    ):
+        out = engine.query(A, R, sql)
+        cols = [c["Name"] for c in out["ColumnInfo"]]
+        devices = {r["Data"][cols.index("DeviceId")].get("ScalarValue") for r in out["Rows"]}
+        assert (dims[0]["Value"] in devices) is wanted, (sql, devices)

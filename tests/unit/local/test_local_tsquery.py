@@ -1,10 +1,19 @@
-"""Timestream dialect rewrites and response shaping (pure)."""
+"""Timestream dialect translation (via tssql) and response shaping (pure)."""
 
 import datetime as dt
 
 import pytest
 
-from iotpipe.local.tsquery import QueryValidation, column_info, datum, rewrite, scalar_type
+from iotpipe.local.tsquery import column_info, datum, scalar_type
+from iotpipe.local.tssql import QueryValidation, translate
+
+
+def known(db, table):
+    return db == "db" and table in (None, "t", "sensor-data")
+
+
+def rewrite(sql):
+    return translate(sql, "cat", known)
 
 
 def test_recipe_queries_rewrite():
@@ -13,20 +22,21 @@ def test_recipe_queries_rewrite():
         "WHERE measure_name = 'temperature' AND time > ago(1h) GROUP BY DeviceId"
     )
     out = rewrite(q)
-    assert 'avg("measure_value::double")' in out
-    assert "ts_ago(INTERVAL '1 hours')" in out
+    assert 'AVG("measure_value::double")' in out
+    assert "CAST(CURRENT_TIMESTAMP AS TIMESTAMP) - INTERVAL '1' HOUR" in out
+    assert '"cat"."db"."sensor-data"' in out
     assert "'temperature'" in out
 
 
 @pytest.mark.parametrize(
     ("src", "want"),
     [
-        ("SELECT bin(time, 1m) FROM t", "ts_bin(time, INTERVAL '1 minutes')"),
-        ("SELECT * FROM t WHERE time > now() - 15m", "ts_now() - INTERVAL '15 minutes'"),
-        ("SELECT * FROM t WHERE time > ago(7d)", "INTERVAL '7 days'"),
-        ("SELECT 100ms, 10s, 5us, 3000ns", "INTERVAL '100 milliseconds', INTERVAL '10 seconds'"),
-        ("SELECT to_milliseconds(time) FROM t", "ts_to_milliseconds(time)"),
-        ("SELECT MEASURE_VALUE::BIGINT FROM t", '"measure_value::bigint"'),
+        ("SELECT bin(time, 1m) FROM db.t", "TIME_BUCKET(INTERVAL '1' MINUTE, time"),
+        ("SELECT * FROM db.t WHERE time > now() - 15m", "CURRENT_TIMESTAMP - INTERVAL '15' MINUTE"),
+        ("SELECT * FROM db.t WHERE time > ago(7d)", "INTERVAL '7' DAY"),
+        ("SELECT 100ms, 10s, 5us, 3000ns", "INTERVAL '100' MILLISECOND, INTERVAL '10' SECOND"),
+        ("SELECT to_milliseconds(time) FROM db.t", "EPOCH_MS(time)"),
+        ("SELECT MEASURE_VALUE::BIGINT FROM db.t", '"measure_value::bigint"'),
     ],
 )
 def test_rewrites(src, want):
@@ -34,12 +44,12 @@ def test_rewrites(src, want):
 
 
 def test_literals_and_quoted_names_untouched():
-    out = rewrite("SELECT \"bin(x)\", 'ago(1h) 5m' FROM t -- now()\n")
-    assert '"bin(x)"' in out and "'ago(1h) 5m'" in out and "-- now()" in out
+    out = rewrite("SELECT \"bin(x)\", 'ago(1h) 5m' FROM db.t -- now()\n")
+    assert '"bin(x)"' in out and "'ago(1h) 5m'" in out and "now()" not in out
 
 
 @pytest.mark.parametrize(
-    "bad", ["DROP TABLE x", "SELECT 1; SELECT 2", "INSERT INTO t VALUES (1)", ""]
+    "bad", ["DROP TABLE x", "SELECT 1; SELECT 2", "INSERT INTO db.t VALUES (1)", ""]
 )
 def test_only_one_select(bad):
     with pytest.raises(QueryValidation):

@@ -170,10 +170,11 @@ def test_pagination_and_errors(env):
             "sensor-data",
             [single(f"d{i}", i, t - i) for i in range(start, start + 100)],
         )
-    first = engine.query(A, R, 'SELECT DeviceId FROM db."sensor-data" ORDER BY time DESC')
+    sql = 'SELECT DeviceId FROM db."sensor-data" ORDER BY time DESC'
+    first = engine.query(A, R, sql)
     seen, page = len(first["Rows"]), first
     while "NextToken" in page:
-        page = engine.query(A, R, "ignored", next_token=page["NextToken"])
+        page = engine.query(A, R, sql, next_token=page["NextToken"])
         seen += len(page["Rows"])
     assert len(first["Rows"]) == 1000 and seen == 2500
     small = engine.query(A, R, 'SELECT DeviceId FROM db."sensor-data"', max_rows=7)
@@ -182,5 +183,8 @@ def test_pagination_and_errors(env):
         engine.query(A, R, 'SELECT nosuch FROM db."sensor-data"')
     with pytest.raises(QueryValidation):
         engine.query(A, R, "SELECT * FROM read_csv('/etc/passwd')")
-    with pytest.raises(QueryValidation):
-        engine.query(A, R, "x", next_token="bogus")
+    with pytest.raises(QueryValidation, match="Invalid pagination token"):
+        engine.query(A, R, sql, next_token="bogus")
+    token = engine.query(A, R, sql, max_rows=1)["NextToken"]
+    with pytest.raises(QueryValidation, match="Invalid pagination token"):  # as on AWS
+        engine.query(A, R, "SELECT 1", next_token=token)

@@ -230,6 +230,8 @@ def test_create_stream_already_exists_counts_as_created(stubbed: Stubbed, clock:
                 "EnhancedMonitoring": [],
                 "OpenShardCount": 4,
                 "StreamModeDetails": {"StreamMode": "ON_DEMAND"},
+                "EncryptionType": "KMS",  # encrypted already: no StartStreamEncryption
+                "KeyId": "alias/aws/kinesis",
             }
         },
     )

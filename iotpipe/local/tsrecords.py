@@ -1,0 +1,112 @@
+"""Timestream records as storage rows: validation, CommonAttributes, typed values.
+
+Pure functions (no DuckDB) used by `tsstore`'s write path; every reason a record is
+refused is worded like Timestream's RejectedRecords reasons.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+_SINGLE_TYPES = {
+    "DOUBLE": "DOUBLE",
+    "BIGINT": "BIGINT",
+    "VARCHAR": "VARCHAR",
+    "BOOLEAN": "BOOLEAN",
+    "TIMESTAMP": "TIMESTAMP",
+}
+_UNIT_TO_US = {"MILLISECONDS": 1000, "SECONDS": 1_000_000, "MICROSECONDS": 1, "NANOSECONDS": 0}
+_RESERVED = {"measure_value", "time", "measure_name", "ts_non_existent_col"}
+
+
+class WriteValidation(Exception):
+    """The whole request is invalid (Timestream's ValidationException)."""
+
+
+class Reject(Exception):
+    def __init__(self, reason: str, **extra: Any) -> None:
+        super().__init__(reason)
+        self.extra = extra
+
+
+def merge_common(record: dict[str, Any], common: dict[str, Any]) -> dict[str, Any]:
+    """Apply CommonAttributes the way Timestream does (record fields win; dimensions add)."""
+    if not common:
+        return record
+    merged = {**common, **record}
+    common_dims = common.get("Dimensions") or []
+    if common_dims:
+        own = record.get("Dimensions") or []
+        clash = {d["Name"] for d in common_dims} & {d["Name"] for d in own}
+        if clash:
+            raise WriteValidation(
+                f"Dimension(s) {sorted(clash)} appear both in CommonAttributes and in a record."
+            )
+        merged["Dimensions"] = [*common_dims, *own]
+    return merged
+
+
+def _parse_value(value: Any, typ: str) -> Any:
+    if typ == "DOUBLE":
+        return float(value)
+    if typ == "BIGINT":
+        return int(value)
+    if typ == "BOOLEAN":
+        text = str(value).lower()
+        if text not in ("true", "false"):
+            raise ValueError(value)
+        return text == "true"
+    if typ == "TIMESTAMP":
+        return np.datetime64(int(value) * 1000, "us").astype(object)
+    return str(value)
+
+
+def to_row(
+    rec: dict[str, Any], now_us: int, retention_hours: float | None, magnetic: bool
+) -> dict[str, Any]:
+    """A Timestream record as a storage row (raises _Reject with Timestream-like reasons)."""
+    measure = rec.get("MeasureName")
+    vtype = (rec.get("MeasureValueType") or "DOUBLE").upper()
+    if not measure:
+        raise Reject("MeasureName is required.")
+    try:
+        unit = (rec.get("TimeUnit") or "MILLISECONDS").upper()
+        raw = int(rec["Time"])
+        t_us = raw // 1000 if unit == "NANOSECONDS" else raw * _UNIT_TO_US[unit]
+    except (KeyError, ValueError, TypeError):
+        raise Reject(
+            f"Invalid Time {rec.get('Time')!r} / TimeUnit {rec.get('TimeUnit')!r}."
+        ) from None
+    if t_us > now_us + 15 * 60 * 1_000_000:
+        raise Reject("The record timestamp is more than 15 minutes in the future.")
+    if retention_hours and not magnetic and t_us < now_us - int(retention_hours * 3.6e9):
+        raise Reject("The record timestamp is outside the time range of the memory store.")
+    row: dict[str, Any] = {"time": t_us, "measure_name": measure, "__dims__": [], "__vals__": {}}
+    for dim in rec.get("Dimensions") or []:
+        name, value = dim.get("Name"), dim.get("Value")
+        if not name or value is None or name in _RESERVED or name.startswith("ts_"):
+            raise Reject(f"Invalid dimension {dim!r}.")
+        row[name] = str(value)
+        row["__dims__"].append(name)
+    try:
+        if vtype == "MULTI":
+            for mv in rec.get("MeasureValues") or []:
+                mtype = (mv.get("Type") or "").upper()
+                name = mv.get("Name")
+                if mtype not in _SINGLE_TYPES or not name or name in row or name in _RESERVED:
+                    raise Reject(f"Invalid multi-measure value {mv!r}.")
+                row[name] = _parse_value(mv.get("Value"), mtype)
+                row["__vals__"][name] = _SINGLE_TYPES[mtype]
+            if not row["__vals__"]:
+                raise Reject("MeasureValues is required for MULTI records.")
+        elif vtype in _SINGLE_TYPES:
+            col = f"measure_value::{vtype.lower()}"
+            row[col] = _parse_value(rec.get("MeasureValue"), vtype)
+            row["__vals__"][col] = _SINGLE_TYPES[vtype]
+        else:
+            raise Reject(f"Unsupported MeasureValueType {vtype}.")
+    except (ValueError, TypeError) as e:
+        raise Reject(f"Measure value does not match type {vtype}: {e}") from None
+    return row
