@@ -330,7 +330,11 @@ class _Builder:
                     )
                 )
             elif not TAG_VALUE_RE.fullmatch(value):
-                self.problems.append(w.problem("tag values allow 0-256 of the same characters"))
+                self.problems.append(
+                    w.problem(
+                        "tag values allow 0-256 of letters, digits, space and _ . : / = + @ -"
+                    )
+                )
             else:
                 out[key] = value
         if len(out) > 40:

@@ -22,6 +22,7 @@ from iotpipe.config import Config
 from iotpipe.engine import Engine
 from iotpipe.errors import IotpipeError, UsageError
 from iotpipe.fleet import Message, SendOptions, message_source
+from iotpipe.naming import new_suffix
 from iotpipe.state import home
 from iotpipe.target import Deployment, TargetOptions, make_gateway, resolve
 from iotpipe.traffic import Outcome, Summary, deliver, sink_for
@@ -145,9 +146,17 @@ def demo_deployment(
     """
     own = config.with_overrides(suffix=None)
     base = demo_home()
-    with embedded_aws(own, opts.endpoint_url, keep, base):
+    with embedded_aws(own, opts.endpoint_url, keep, base) as started:
+        if not started and not opts.endpoint_url and announce:
+            announce(
+                f"The demo's embedded AWS ({base}) was already running, perhaps with a demo "
+                "kept by --keep: this demo gets a deployment of its own and leaves it running."
+            )
         gateway = make_gateway(own, opts, announce, base=base)
-        with resolve(own, gateway, create_suffix=True, base=base, lock=True) as dep:
+        # A new suffix every run, never the one in the demo's state: a demo kept with
+        # --keep must survive the next demo, whose `down` removes only what it made.
+        fresh = new_suffix()
+        with resolve(own, gateway, suffix=fresh, create_suffix=True, base=base, lock=True) as dep:
             yield dep
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iotpipe import resources
+from iotpipe.diff import Leaf, as_json, field_leaves
 from iotpipe.errors import IotpipeError, UsageError
 from iotpipe.resources.base import Context, Resource, diff
 from iotpipe.target import Deployment
@@ -51,6 +52,8 @@ class Step:
     started: float | None = None
     finished: float | None = None
     error: str | None = None
+    # Parts the config no longer names, kept by ``up`` (see ``Resource.strays``).
+    kept: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -74,13 +77,39 @@ class Step:
             return 0.0
         return (self.finished or now) - self.started
 
+    def leaves(self) -> list[Leaf]:
+        """Each changed field as the leaves that differ: ``environment.TIMESTREAM_TABLE``."""
+        return [leaf for k, (o, n) in self.changes.items() for leaf in field_leaves(k, o, n)]
+
+    @property
+    def notes(self) -> list[str]:
+        holder = getattr(self.resource, "stray_holder", "resource")
+        return [
+            f"kept: {item} (no longer in the config; `down` deletes it with the {holder})"
+            for item in self.kept
+        ]
+
     def as_dict(self) -> dict[str, Any]:
+        """For ``plan -o json``: each change is ``{old, new}`` whole, as before, plus
+        ``detail``, the leaves that differ (``[{path, old, new}]``, null for absent)."""
+        changes = {
+            k: {
+                "old": o,
+                "new": n,
+                "detail": [
+                    {"path": p, "old": as_json(a), "new": as_json(b)}
+                    for p, a, b in field_leaves(k, o, n)
+                ],
+            }
+            for k, (o, n) in self.changes.items()
+        }
         return {
             "resource": self.key,
             "kind": self.label,
             "name": self.name,
             "action": self.action,
-            "changes": {k: {"old": o, "new": n} for k, (o, n) in self.changes.items()},
+            "changes": changes,
+            "kept": list(self.kept),
         }
 
 
@@ -91,6 +120,11 @@ class Plan:
     @property
     def changes(self) -> list[Step]:
         return [s for s in self.steps if s.action in MUTATING]
+
+    @property
+    def notes(self) -> list[str]:
+        """What ``plan`` and ``up`` tell the user besides the actions (not changes)."""
+        return [note for s in self.steps for note in s.notes]
 
     def as_dict(self) -> list[dict[str, Any]]:
         return [s.as_dict() for s in self.steps]
@@ -139,10 +173,12 @@ class Engine:
     def plan(self) -> Plan:
         check_legacy(self.ctx)
         with ThreadPoolExecutor(self.max_workers, thread_name_prefix="describe") as pool:
-            currents = list(pool.map(lambda res: res.describe(), self.resources))
+            found = list(pool.map(lambda res: (res.describe(), res.strays()), self.resources))
         steps = []
-        for res, current in zip(self.resources, currents, strict=True):
-            steps.append(self._decide(res, current))
+        for res, (current, strays) in zip(self.resources, found, strict=True):
+            step = self._decide(res, current)
+            step.kept = strays
+            steps.append(step)
         return Plan(steps)
 
     @staticmethod
@@ -211,13 +247,36 @@ class Engine:
 
     # --- destroy ------------------------------------------------------------------------
 
-    def destroy(self, on_event: EventHook | None = None) -> list[dict[str, Any]]:
-        """Delete everything this deployment may have made, in reverse dependency order."""
+    def strays(self) -> dict[str, list[str]]:
+        """What ``destroy`` deletes beyond what the config names, per resource key (for
+        ``down``'s confirmation): e.g. {"timestream": ["table sensor-data"]}."""
+        with ThreadPoolExecutor(self.max_workers, thread_name_prefix="describe") as pool:
+            found = list(pool.map(lambda res: res.strays(), self.resources))
+        return {r.key: s for r, s in zip(self.resources, found, strict=True) if s}
+
+    def destroy(
+        self, on_event: EventHook | None = None, strays: dict[str, list[str]] | None = None
+    ) -> list[dict[str, Any]]:
+        """Delete everything this deployment may have made, in reverse dependency order.
+
+        Each report entry's ``also`` lists the strays deleted with it (``strays`` as
+        :meth:`strays` returned it, if the caller already asked)."""
+        strays = self.strays() if strays is None else strays
         steps = [Step(r, DELETE) for r in self.resources]
-        self._run_dag(steps, self._reverse_deps(steps), self._delete_step, on_event)
+        try:
+            self._run_dag(steps, self._reverse_deps(steps), self._delete_step, on_event)
+        except StepFailed as exc:
+            exc.command = "down"
+            raise
         self.deployment.state.delete()
         return [
-            {"resource": s.key, "kind": s.label, "name": s.name, "deleted": s.action == DELETE}
+            {
+                "resource": s.key,
+                "kind": s.label,
+                "name": s.name,
+                "deleted": s.action == DELETE,
+                "also": strays.get(s.key, []) if s.action == DELETE else [],
+            }
             for s in steps
         ]
 
@@ -284,16 +343,47 @@ class Engine:
 
 
 class StepFailed(IotpipeError):
-    """Some steps failed; what was done is recorded, so the command can simply be re-run."""
+    """Some steps failed; what was done is recorded, so the command can be re-run once the
+    cause is fixed. ``command`` ("up" or "down") decides the advice: after a failed
+    ``down``, "or 'iotpipe down'" would send the user round in a circle."""
 
-    def __init__(self, steps: list[Step], cause: BaseException) -> None:
-        lines = [f"{s.label} {s.name}: {s.error}" for s in steps]
-        super().__init__(
-            "; ".join(lines) + ". What was done is recorded; fix the cause and run the "
-            "command again to continue, or 'iotpipe down' to remove everything."
-        )
+    def __init__(self, steps: list[Step], cause: BaseException, command: str = "up") -> None:
+        super().__init__()
         self.steps = steps
         self.cause = cause
+        self.command = command
+
+    def __str__(self) -> str:
+        lines = "; ".join(f"{s.label} {s.name}: {(s.error or '').rstrip('. ')}" for s in self.steps)
+        if self.command == "down":
+            return (
+                f"{lines}. What was deleted is recorded. {_fix_hint(self.cause)}, then run "
+                "'iotpipe down' again: it skips what is already gone and deletes the rest."
+            )
+        return (
+            f"{lines}. What was done is recorded; fix the cause and run the command again "
+            "to continue, or 'iotpipe down' to remove everything."
+        )
+
+
+def _fix_hint(exc: BaseException) -> str:
+    """What to fix before repeating ``down``, from the kind of error AWS gave."""
+    from botocore.exceptions import ClientError
+
+    from iotpipe.aws import error_code
+
+    code = error_code(exc) if isinstance(exc, ClientError) else ""
+    op = getattr(exc, "operation_name", "the delete")
+    if "AccessDenied" in code or code in {"UnauthorizedException", "UnauthorizedOperation"}:
+        return f"Allow {op} for these credentials (or run 'down' with ones that may)"
+    if "Throttl" in code or code in {"LimitExceededException", "TooManyRequestsException"}:
+        return "AWS is throttling: wait a minute"
+    if code in {"ResourceInUseException", "ConflictException", "ValidationException"}:
+        return (
+            f"AWS refused {op} in the resource's current state (the message above says why): "
+            "change that state, e.g. in the AWS console"
+        )
+    return "Fix the cause above"
 
 
 def _explain(exc: BaseException) -> str:

@@ -32,6 +32,7 @@ OTHER_REASONS = {
     "unrecognized": "a message iotpipe did not write",
 }
 SAMPLE_RECEIVES = 5  # ReceiveMessage calls for the examples: at most 50 messages
+SAMPLE_HOLD_S = 10  # how long a sampled message is invisible if we die before releasing it
 SAMPLED_ONLY = ("batch_failure", "unrecognized")  # no metric counts these
 
 
@@ -120,43 +121,54 @@ def peek(
                 seen[m["MessageId"]] = _quarantined(m)
         yield list(seen.values())
     finally:
-        handles = [q.receipt for q in seen.values() if q.receipt]
-        for i in range(0, len(handles), 10):
-            entries = [
-                {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
-                for n, h in enumerate(handles[i : i + 10])
-            ]
-            sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+        _release(sqs, url, [q.receipt for q in seen.values() if q.receipt])
 
 
 def sample(
     sqs: Any, url: str, *, receives: int = SAMPLE_RECEIVES, wait_s: int = 0
 ) -> list[Quarantined]:
-    """Up to ``10 * receives`` distinct messages, read with VisibilityTimeout=0.
+    """Up to ``10 * receives`` distinct messages, each held for SAMPLE_HOLD_S at most.
 
-    Nothing is hidden or consumed (only ApproximateReceiveCount rises, which matters
-    only to a queue with a redrive policy, which the failure queue has not). Duplicates
-    - the same message again, or a record quarantined again after a redelivery - are
-    kept once. The sample carries no receipt handles: it cannot delete.
+    Why a hold and not VisibilityTimeout=0: with 0, a queue may answer every receive with
+    the same ten (the embedded AWS always does: the oldest), so reasons that came later
+    would get no example. Each message is released again (visibility 0) before this
+    returns, whatever happens; if this process dies, they reappear after the hold. Nothing
+    is consumed (only ApproximateReceiveCount rises, which matters only to a queue with a
+    redrive policy, which the failure queue has not). Duplicates - the same message again,
+    or a record quarantined again after a redelivery - are kept once. The sample returned
+    carries no receipt handles: it cannot delete.
     """
     seen: dict[tuple[str, ...], Quarantined] = {}
-    ids: set[str] = set()
-    for _ in range(receives):
-        resp = sqs.receive_message(
-            QueueUrl=url,
-            MaxNumberOfMessages=10,
-            VisibilityTimeout=0,
-            WaitTimeSeconds=wait_s,
-            MessageSystemAttributeNames=["SentTimestamp"],
-        )
-        fresh = [m for m in resp.get("Messages", []) if m["MessageId"] not in ids]
-        if not fresh:
-            break
-        for m in fresh:
-            ids.add(m["MessageId"])
-            q = _quarantined(m, keep_receipt=False)
-            seen.setdefault(q.identity, q)
+    handles: dict[str, str] = {}
+    try:
+        for _ in range(receives):
+            resp = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=SAMPLE_HOLD_S,
+                WaitTimeSeconds=wait_s,
+                MessageSystemAttributeNames=["SentTimestamp"],
+            )
+            fresh = [m for m in resp.get("Messages", []) if m["MessageId"] not in handles]
+            if not fresh:
+                break
+            for m in fresh:
+                handles[m["MessageId"]] = m["ReceiptHandle"]
+                q = _quarantined(m, keep_receipt=False)
+                seen.setdefault(q.identity, q)
+    finally:
+        _release(sqs, url, list(handles.values()))
     return list(seen.values())
+
+
+def _release(sqs: Any, url: str, handles: list[str]) -> None:
+    """Make held messages visible again at once, ten per call (the batch limit)."""
+    for i in range(0, len(handles), 10):
+        entries = [
+            {"Id": str(n), "ReceiptHandle": h, "VisibilityTimeout": 0}
+            for n, h in enumerate(handles[i : i + 10])
+        ]
+        sqs.change_message_visibility_batch(QueueUrl=url, Entries=entries)
 
 
 def _quarantined(m: dict[str, Any], keep_receipt: bool = True) -> Quarantined:

@@ -95,7 +95,7 @@ def main(
 
     \b
     Exit codes: 0 ok, 1 the operation failed, 2 bad usage or config (nothing was
-    touched), 3 verify found a problem.
+    touched), 3 verify found a problem, 130 interrupted (Ctrl-C).
     """
     ctx.obj = App(
         config_path=config_path,

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from iotpipe import state
+from iotpipe.local import inventory
 from iotpipe.local.lifecycle import LocalError
 
 
@@ -52,23 +53,52 @@ def start_cmd(port: int, foreground: bool) -> None:
         _fail(str(e))
         return
     if foreground:
-        click.echo("stopped the embedded AWS")
+        click.echo("Stopped the embedded AWS.")
     else:
-        click.echo(f"started the embedded AWS at {info.endpoint} (pid {info.pid})")
+        click.echo(f"Started the embedded AWS at {info.endpoint} (pid {info.pid})")
         click.echo(f"  export AWS_ENDPOINT_URL={info.endpoint}")
 
 
 @local.command("stop")
-def stop_cmd() -> None:
-    """Stop the embedded AWS and its function workers."""
+@click.option("--yes", "-y", is_flag=True, help="Do not ask, even when it holds data.")
+def stop_cmd(yes: bool) -> None:
+    """Stop the embedded AWS and its function workers.
+
+    It keeps everything in memory: stopping it deletes every resource and all data in
+    it, so it asks first when it holds anything (and refuses without a terminal unless
+    --yes).
+    """
     from iotpipe.local import lifecycle
 
+    home = state.home()
     try:
-        stopped = lifecycle.stop(state.home())
+        data = lifecycle.status(home)
+        if data is not None and not yes:
+            _confirm_loss(data)
+        stopped = lifecycle.stop(home)
     except LocalError as e:
         _fail(str(e))
         return
-    click.echo("stopped the embedded AWS" if stopped else "the embedded AWS is not running")
+    click.echo("Stopped the embedded AWS." if stopped else "The embedded AWS is not running.")
+
+
+def _confirm_loss(status: dict[str, Any]) -> None:
+    """Ask before a stop that loses data; exit 0 with nothing done when the answer is no."""
+    held = status.get("held") or {}
+    if not inventory.anything(held):
+        return
+    what = inventory.describe(held)
+    loss = (
+        f"The embedded AWS keeps everything in memory: stopping it deletes all it holds "
+        f"({what}). 'iotpipe down' first if you meant to remove a deployment."
+    )
+    if not sys.stdin.isatty():
+        click.echo(f"iotpipe local: {loss}\nNot stopped: pass --yes to stop it anyway.", err=True)
+        sys.exit(2)
+    click.echo(loss, err=True)
+    if not click.confirm("Stop it and lose that?", default=False, err=True):
+        click.echo("Not stopped; nothing was deleted.", err=True)
+        sys.exit(0)
 
 
 @local.command("status")
@@ -130,6 +160,8 @@ def render(data: dict[str, Any], console: Console) -> None:
         )
     )
     console.print(counts)
+    if "held" in data:
+        console.print(f"holds (in memory; lost on stop): {inventory.describe(data['held'])}")
     _render_workers(data, console)
     if data.get("log"):
         console.print(f"log: {data['log']}")

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from iotpipe.cli.app import App, guarded, output_option
 from iotpipe.cli.progress import step_view
+from iotpipe.diff import describe_leaf
 from iotpipe.discover import find_suffixes
 from iotpipe.engine import Engine, Plan
 from iotpipe.errors import UsageError
@@ -21,11 +22,6 @@ def _app() -> App:
     return click.get_current_context().find_object(App)  # type: ignore[return-value]
 
 
-def _short(value: Any, width: int = 60) -> str:
-    text = str(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def render_plan(app: App, plan: Plan, title: str) -> None:
     """The plan as a table that never breaks a resource name: labels wrap between words, an
     event source mapping's "stream -> function" name goes on two lines, and when the
@@ -33,10 +29,8 @@ def render_plan(app: App, plan: Plan, title: str) -> None:
     steps = [s for s in plan.steps if s.visible]
     style = {"create": "green", "update": "yellow", "replace": "red", "delete": "red"}
     names = [s.name.replace(" -> ", " ->\n") for s in steps]
-    changes = [
-        [f"{k}: {_short(old)} -> {_short(new)}" for k, (old, new) in s.changes.items()]
-        for s in steps
-    ]
+    # A changed document (a policy, an environment) shows only its leaves that differ.
+    changes = [[describe_leaf(*leaf) for leaf in s.leaves()] for s in steps]
     name_w = max([4, *(len(line) for n in names for line in n.splitlines())])
     label_w = max([8, *(len(w) for s in steps for w in s.label.split())])
     action_w = max([6, *(len(s.action) for s in steps)])
@@ -53,10 +47,14 @@ def render_plan(app: App, plan: Plan, title: str) -> None:
         row = [Text(step.label), Text(name), action]
         table.add_row(*row, *([Text("\n".join(lines))] if beside else []))
     app.out.print(table)
-    if not beside:
+    if not beside:  # each resource's name, then its changed leaves under it
         for step, lines in zip(steps, changes, strict=True):
+            if lines:
+                app.out.print(Text(f"  {step.name}:"), soft_wrap=False)
             for line in lines:
-                app.out.print(Text(f"  {step.name}: {line}"), soft_wrap=False)
+                app.out.print(Text(f"    {line}"), soft_wrap=False)
+    for note in plan.notes:
+        app.out.print(Text(note), soft_wrap=False)  # wrapped between words
     n = len(plan.changes)
     app.out.print(f"{n} change{'s' if n != 1 else ''} to apply." if n else "Nothing to change.")
 
@@ -78,6 +76,7 @@ def plan() -> None:
                 "deployment": dep.names.deployment,
                 "region": dep.names.region,
                 "steps": result.as_dict(),
+                "notes": result.notes,
             }
         )
     else:
@@ -118,10 +117,13 @@ def up() -> None:
         "region": dep.names.region,
         "changed": [s.key for s in planned.changes],
         "resources": outputs,
+        "notes": planned.notes,
     }
     if app.output == "json":
         app.print_json(result)
         return
+    for note in planned.notes:
+        app.note(note)
     changed = len(planned.changes)
     app.out.print(
         f"[green]Pipeline {dep.names.deployment} is up[/] "
@@ -151,21 +153,32 @@ def down(yes: bool, suffix: str | None) -> None:
         _down(app, dep, yes)
 
 
+def _also(strays: dict[str, list[str]]) -> str:
+    """The tail of down's messages naming what goes beyond the config (or nothing)."""
+    items = [item for found in strays.values() for item in found]
+    return f", including {', '.join(items)}, which the config no longer names" if items else ""
+
+
 def _down(app: App, dep: Deployment, yes: bool) -> None:
+    engine = Engine(dep)
+    strays = engine.strays()  # read-only: what goes beyond the config, named before asking
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(
-                f"'down' deletes deployment {dep.names.deployment} and its data; "
+                f"'down' deletes deployment {dep.names.deployment} and its data{_also(strays)}; "
                 "pass --yes to confirm (there is no terminal to ask on)."
             )
-        click.confirm(
+        if not click.confirm(
             f"Delete deployment {dep.names.deployment} ({dep.config.target}, "
-            f"{dep.names.region}) and all its data?",
-            abort=True,
-        )
+            f"{dep.names.region}) and all its data{_also(strays)}?"
+        ):
+            app.note("Nothing was deleted.")  # a "no" is an answer, not a failure: exit 0
+            return
+    elif strays and app.output != "json":
+        app.note(f"Deleting deployment {dep.names.deployment}{_also(strays)}.")
     title = f"down {dep.names.deployment} ({dep.config.target}, {dep.names.region})"
     with step_view(app.err, title, quiet=app.output == "json") as view:
-        report = Engine(dep).destroy(on_event=view.event)
+        report = engine.destroy(on_event=view.event, strays=strays)
     deleted = [r for r in report if r["deleted"]]
     if app.output == "json":
         app.print_json(
@@ -174,7 +187,8 @@ def _down(app: App, dep: Deployment, yes: bool) -> None:
     else:
         app.out.print(
             f"[green]Deployment {dep.names.deployment} removed[/] "
-            f"({len(deleted)} resource{'s' if len(deleted) != 1 else ''} deleted)."
+            f"({len(deleted)} resource{'s' if len(deleted) != 1 else ''} deleted"
+            f"{escape(_also({r['resource']: r['also'] for r in deleted}))})."
         )
 
 

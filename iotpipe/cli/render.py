@@ -155,7 +155,9 @@ def render_summary(app: App, summary: Summary, extra: dict[str, Any]) -> None:
     if app.output == "json":
         app.print_json(data)
         return
-    table = Table(title="send-test", title_justify="left", box=None, pad_edge=False)
+    table = Table(
+        title="send-test", title_justify="left", box=None, pad_edge=False, show_header=False
+    )
     table.add_column("")
     table.add_column("", justify="right")
     for key in ("sent", "invalid_injected", "retried", "failed", "rate_per_s", "seconds"):

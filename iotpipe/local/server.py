@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from iotpipe.local import patches
+from iotpipe.local import inventory, patches
 from iotpipe.local.counters import COUNTERS
 from iotpipe.local.guard import guarded
 from iotpipe.local.runtime import RUNTIME
@@ -117,6 +117,7 @@ class Emulator:
                 "timestream_rows": RUNTIME.store.row_count(),
                 "failure_queue_messages": sum(q["messages"] for q in queues),
             },
+            "held": inventory.held(),
             "counters": counters,
             "functions": RUNTIME.pool.stats(),
             "mappings": RUNTIME.esm.status(),

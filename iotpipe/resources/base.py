@@ -72,6 +72,8 @@ class Resource:
     replace_on: ClassVar[frozenset[str]] = frozenset()
     # Fields ``plan`` shows for a resource it will create (what a reviewer must see).
     shown_on_create: ClassVar[tuple[str, ...]] = ()
+    # What ``strays()`` are deleted with, in ``plan``'s note ("... with the database").
+    stray_holder: ClassVar[str] = "resource"
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -106,6 +108,12 @@ class Resource:
     def outputs(self) -> dict[str, Any]:
         """Outputs of an existing, unchanged resource (no mutating call)."""
         raise NotImplementedError
+
+    def strays(self) -> list[str]:
+        """Parts of this resource the config no longer names ("table sensor-data" after
+        ``timestream.table`` changed): ``up`` keeps them (they hold data), ``down`` deletes
+        them with the resource, and both say so. Read-only; [] when there are none."""
+        return []
 
 
 def diff(desired: Props, current: Props) -> dict[str, tuple[Any, Any]]:

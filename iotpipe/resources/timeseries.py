@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -35,10 +36,17 @@ def closed_service_guard() -> Iterator[None]:
 
 
 class Timestream(Resource):
-    """Database ``<name>-db-<suffix>`` and its table (``timestream.table`` in the config)."""
+    """Database ``<name>-db-<suffix>`` and its table (``timestream.table`` in the config).
+
+    The database is this deployment's own (named from it), so every table in it is too:
+    one the config no longer names (Timestream cannot rename a table, so changing
+    ``timestream.table`` makes a new one) is kept by ``up``, because it holds the data, and
+    deleted by ``down``, which cannot delete a database that still has tables.
+    """
 
     key = "timestream"
     label = "Timestream database and table"
+    stray_holder = "database"
 
     @property
     def name(self) -> str:
@@ -105,15 +113,36 @@ class Timestream(Resource):
             self._ts.update_table(**self._table_params())
         return self.outputs()
 
+    def tables(self) -> list[str] | None:
+        """Every table in the database (ListTables, all pages); None: no database."""
+        db = self.ctx.names.database
+        found: list[str] = []
+        params: dict[str, Any] = {"DatabaseName": db}
+        with closed_service_guard():
+            while True:
+                page = get_or_none(lambda: self._ts.list_tables(**params))
+                if page is None:
+                    return found or None  # no database (or gone since the first page)
+                found += [t["TableName"] for t in page.get("Tables", [])]
+                if not page.get("NextToken"):
+                    return found
+                params["NextToken"] = page["NextToken"]
+
+    def strays(self) -> list[str]:
+        return [f"table {t}" for t in self.tables() or [] if t != self.ctx.names.table]
+
     def delete(self) -> bool:
         names = self.ctx.names
         with closed_service_guard():
             # Asked first: moto's DeleteDatabase on a missing database is a server error.
             if get_or_none(lambda: self._ts.describe_database(DatabaseName=names.database)) is None:
                 return False
-            deleted(
-                lambda: self._ts.delete_table(DatabaseName=names.database, TableName=names.table)
-            )
+            # DeleteDatabase refuses a database with tables: the configured one and any the
+            # config no longer names (they are this deployment's: the database is).
+            for table in self.tables() or []:
+                deleted(
+                    partial(self._ts.delete_table, DatabaseName=names.database, TableName=table)
+                )
             return deleted(lambda: self._ts.delete_database(DatabaseName=names.database))
 
     def outputs(self) -> dict[str, Any]:

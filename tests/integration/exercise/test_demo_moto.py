@@ -118,17 +118,14 @@ def test_the_demo_never_touches_the_deployment_next_to_it(
     def sleep(s: float) -> None:
         now[0] += s
 
+    def demo(dep: Any, options: DemoOptions) -> Any:
+        return run_demo(dep, options, QuietView(), sleep=sleep, clock=lambda: now[0])
+
     opts = TargetOptions(endpoint_url=moto_endpoint)
     with demo_deployment(config, opts, keep=False) as dep:
         assert dep.names.suffix != "user01" and dep.names.database != user.names.database
         assert dep.state.path.parent == demo_home()
-        report = run_demo(
-            dep,
-            DemoOptions(messages=10, timeout_s=5),
-            QuietView(),
-            sleep=sleep,
-            clock=lambda: now[0],
-        )
+        report = demo(dep, DemoOptions(messages=10, timeout_s=5))
     assert report.deployment == dep.names.deployment != user.names.deployment
     assert [s.name for s in report.stages][-1] == "down"
     after = inventory()
@@ -140,15 +137,18 @@ def test_the_demo_never_touches_the_deployment_next_to_it(
     from iotpipe.demo import keep_hint
 
     with demo_deployment(config, opts, keep=True) as kept:
-        report = run_demo(
-            kept,
-            DemoOptions(messages=5, timeout_s=1, keep=True),
-            QuietView(),
-            sleep=sleep,
-            clock=lambda: now[0],
-        )
+        report = demo(kept, DemoOptions(messages=5, timeout_s=1, keep=True))
     assert "down" not in [s.name for s in report.stages]
     assert kept.names.suffix not in (dep.names.suffix, "user01")
     assert kept.names.stream in user_gw.client("kinesis").list_streams()["StreamNames"]
     assert inventory()["plan"] == before["plan"] and inventory()["state"] == before["state"]
     assert f"IOTPIPE_HOME={demo_home()}" in keep_hint(None)
+
+    # The next demo must not take over the kept one (it used to reuse the suffix in the
+    # demo's state, then ran `down` on it): it gets a deployment of its own again.
+    with demo_deployment(config, opts, keep=False) as again:
+        report = demo(again, DemoOptions(messages=5, timeout_s=1))
+    assert again.names.suffix != kept.names.suffix
+    assert [s.name for s in report.stages][-1] == "down"
+    assert kept.names.stream in user_gw.client("kinesis").list_streams()["StreamNames"]
+    assert again.names.stream not in user_gw.client("kinesis").list_streams()["StreamNames"]

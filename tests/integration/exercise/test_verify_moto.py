@@ -157,3 +157,21 @@ def test_unhealthy_mapping_state_is_reported(deployed: tuple[Deployment, Path]) 
         assert "Disabled" in failed[0].detail and "iotpipe up" in failed[0].fix
     finally:
         lam.update_event_source_mapping(UUID=uuid, Enabled=True)
+
+
+def test_answering_no_to_down_deletes_nothing_and_exits_0(
+    deployed: tuple[Deployment, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A "no" is an answer, not a failure: it used to print click's "Aborted!", exit 1."""
+    import types
+
+    dep, config_file = deployed
+    monkeypatch.setattr(
+        "iotpipe.cli.provision.sys",
+        types.SimpleNamespace(stdin=types.SimpleNamespace(isatty=lambda: True)),
+    )
+    args = ["-c", str(config_file), "--endpoint-url", dep.gateway.endpoint_url, "down"]
+    result = CliRunner().invoke(main, args, input="n\n")
+    assert result.exit_code == 0, result.output
+    assert "Nothing was deleted." in result.output and "Aborted" not in result.output
+    assert dep.names.stream in dep.gateway.client("kinesis").list_streams()["StreamNames"]

@@ -136,7 +136,7 @@ def test_cli_start_status_stop(home, monkeypatch):
     runner = CliRunner()
     out = runner.invoke(local, ["start"])
     assert out.exit_code == 0, out.output
-    assert "started the embedded AWS at http://127.0.0.1:" in out.output
+    assert "Started the embedded AWS at http://127.0.0.1:" in out.output
     again = runner.invoke(local, ["start"])
     assert again.exit_code == 1 and "already running" in again.output
     status = runner.invoke(local, ["status", "--output", "json"])
@@ -146,7 +146,46 @@ def test_cli_start_status_stop(home, monkeypatch):
     table = runner.invoke(local, ["status"])
     assert table.exit_code == 0 and "records put" in table.output
     stopped = runner.invoke(local, ["stop"])
-    assert stopped.exit_code == 0 and "stopped" in stopped.output
+    assert stopped.exit_code == 0 and "Stopped" in stopped.output
     wait_for(lambda: gone(data["pid"]), 5, "the emulator process to exit")
     assert runner.invoke(local, ["status"]).exit_code == 1
     assert runner.invoke(local, ["start", "--port", "70000"]).exit_code == 2
+
+
+def test_cli_stop_asks_before_losing_what_the_emulator_holds(home, monkeypatch):
+    """The walkthrough's worst find: `local stop` silently deleted a live deployment and its
+    rows (the emulator keeps everything in memory). Now it names what a stop loses and,
+    without a terminal, refuses unless --yes; the emulator and its data stay."""
+    import boto3
+
+    monkeypatch.setenv("IOTPIPE_HOME", str(home))
+    info = lifecycle.start(home)
+    kinesis = boto3.client(
+        "kinesis",
+        endpoint_url=info.endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    kinesis.create_stream(StreamName="kept", ShardCount=1)
+    kinesis.put_record(StreamName="kept", Data=b"{}", PartitionKey="k")
+    runner = CliRunner()
+
+    refused = runner.invoke(local, ["stop"])  # CliRunner's stdin is no terminal
+    assert refused.exit_code == 2, refused.output
+    assert "1 stream (1 record)" in refused.output and "--yes" in refused.output
+    assert not gone(info.pid)
+    assert kinesis.describe_stream_summary(StreamName="kept")["StreamDescriptionSummary"]
+
+    stopped = runner.invoke(local, ["stop", "--yes"])
+    assert stopped.exit_code == 0 and "Stopped the embedded AWS." in stopped.output
+    wait_for(lambda: gone(info.pid), 5, "the emulator process to exit")
+
+
+def test_cli_stop_of_an_empty_emulator_does_not_ask(home, monkeypatch):
+    monkeypatch.setenv("IOTPIPE_HOME", str(home))
+    info = lifecycle.start(home)
+    assert lifecycle.status(home)["held"] == dict.fromkeys(lifecycle.status(home)["held"], 0)
+    stopped = CliRunner().invoke(local, ["stop"])
+    assert stopped.exit_code == 0 and "Stopped" in stopped.output
+    wait_for(lambda: gone(info.pid), 5, "the emulator process to exit")

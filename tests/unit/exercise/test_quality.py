@@ -208,6 +208,15 @@ def test_sample_deduplicates_and_cannot_delete(aws: Any) -> None:
     assert depth(aws) == ("3", "0")
 
 
+def test_sample_reaches_past_the_first_ten_and_releases_what_it_held(aws: Any) -> None:
+    """With VisibilityTimeout=0 a queue may answer every receive with the same ten (moto
+    and the embedded AWS do: the oldest), so a reason that came later had no example."""
+    quarantine(aws, [entry(i, "out_of_range") for i in range(45)] + [entry(45, "empty")])
+    got = sample(aws["sqs"], aws["url"])
+    assert len(got) == 46 and any(q.reason == "empty" for q in got)
+    assert depth(aws) == ("46", "0")  # every held message is visible again at once
+
+
 def test_peek_ends_when_the_queue_has_nothing_new(aws: Any) -> None:
     """The old peek re-received messages after their visibility ran out and never ended."""
     quarantine(aws, [entry(i, "empty") for i in range(25)])

@@ -271,6 +271,7 @@ def _timestream_gone(s: Stubbed) -> None:
 def _timestream_gone_between(s: Stubbed) -> None:
     ts = _ts(s)
     ts.add_response("describe_database", {"Database": {"DatabaseName": "db"}})
+    ts.add_response("list_tables", {"Tables": [{"TableName": "sensor-data"}]})
     add_error(ts, "delete_table", "ResourceNotFoundException")
     add_error(ts, "delete_database", "ResourceNotFoundException")
 
