@@ -9,6 +9,7 @@ module has no click or rich in it and the CLI keeps one way of showing each thin
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -23,7 +24,7 @@ from iotpipe.engine import Engine
 from iotpipe.errors import IotpipeError, UsageError
 from iotpipe.fleet import Message, SendOptions, message_source
 from iotpipe.naming import new_suffix
-from iotpipe.state import home
+from iotpipe.state import atomic_write_json, home
 from iotpipe.target import Deployment, TargetOptions, make_gateway, resolve
 from iotpipe.traffic import Outcome, Summary, deliver, sink_for
 from iotpipe.verify import Check, verify
@@ -99,9 +100,41 @@ class DemoReport:
 DEMO_HOME = "demo"
 
 
+DEMO_MARK = "demo.json"  # in the demo's home: which config it ran with (see demo_guard)
+
+
 def demo_home() -> Path:
     """The demo's own state (and embedded AWS): never the user's deployments."""
     return home() / DEMO_HOME
+
+
+def mark_demo_home(base: Path, config: Config) -> None:
+    """Say in the demo's home that it is one, and with which config the demo ran.
+
+    Why: the way back to a kept demo is ``IOTPIPE_HOME=.iotpipe/demo iotpipe ...``, which
+    reads the folder's config; if that one targets AWS, ``down`` there would find the
+    user's own deployment by name and delete it. :func:`demo_guard` refuses that.
+    """
+    source = config.source if Path(config.source).is_file() else None
+    data = {"config": str(Path(source).resolve()) if source else None}
+    atomic_write_json(base / DEMO_MARK, data)
+
+
+def demo_guard(base: Path, config: Config) -> None:
+    """Refuse a config that targets AWS in a demo's home (see :func:`mark_demo_home`)."""
+    mark = base / DEMO_MARK
+    if config.target == "local" or not mark.is_file():
+        return
+    try:
+        used = json.loads(mark.read_text(encoding="utf-8")).get("config")
+    except (OSError, ValueError, AttributeError):
+        used = None
+    hint = f" -c {used}" if used else " -c config/iotpipe.yaml"
+    raise UsageError(
+        f"{base} is the demo's home: it holds only demo deployments on the embedded AWS, "
+        f"and {config.source} targets AWS (target: {config.target}), where this command "
+        f"could reach your own deployments. Use the demo's config:{hint}"
+    )
 
 
 @contextmanager
@@ -146,6 +179,8 @@ def demo_deployment(
     """
     own = config.with_overrides(suffix=None)
     base = demo_home()
+    if own.target == "local":
+        mark_demo_home(base, own)
     with embedded_aws(own, opts.endpoint_url, keep, base) as started:
         if not started and not opts.endpoint_url and announce:
             announce(
@@ -160,10 +195,11 @@ def demo_deployment(
             yield dep
 
 
-def keep_hint(config_path: str | None) -> str:
-    """How to reach what ``demo --keep`` left running (its own home, not the folder's)."""
+def keep_hint(config: Config) -> str:
+    """How to reach what ``demo --keep`` left running: its own home and its own config
+    (not whatever config the folder has by then)."""
     env = f"IOTPIPE_HOME={demo_home()}"
-    cfg = f" -c {config_path}" if config_path else ""
+    cfg = f" -c {Path(config.source).resolve()}" if Path(config.source).is_file() else ""
     return (
         f"Kept running, apart from your own deployments: explore it with '{env} iotpipe{cfg} "
         f"query', then remove it with '{env} iotpipe{cfg} down --yes' and "

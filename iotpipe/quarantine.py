@@ -286,10 +286,19 @@ def quarantine_report(dep: Deployment, *, since: str | None, device: str | None)
             f"sample of {len(examples)} of the ~{depth} messages on {dep.names.queue}."
         )
     if not result.rows:
-        result.notes.append(
-            f"Nothing quarantined in {label}: every message was valid, or none was sent."
-        )
+        result.notes.append(_nothing_note(label, device, len(examples), depth))
     return result
+
+
+def _nothing_note(label: str, device: str | None, sampled: int, depth: int) -> str:
+    """An empty answer says what it covers: a sample that missed a device is no all-clear."""
+    if device is not None and depth > sampled:
+        return (
+            f"No message from {device} in a sample of {sampled} of the ~{depth} quarantined "
+            "messages: it may still have some (the counts per reason, without --device, "
+            "are exact; the function's log names the device of each one)."
+        )
+    return f"Nothing quarantined in {label}: every message was valid, or none was sent."
 
 
 def _counted(

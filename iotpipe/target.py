@@ -161,11 +161,18 @@ def resolve(
     base: Path | None = None,
     lock: bool = False,
     on_wait: Callable[[str], None] | None = None,
+    on_found: Callable[[str], None] | None = None,
+    suffix_option: bool = False,
 ) -> Deployment:
     """Find the deployment's suffix: option, config, state, discovery, or a new one.
 
+    Discovery (``discover``) runs only when the option, the config and the state are all
+    silent, and before a new suffix is made: a lost state file must not turn ``plan`` or
+    ``up`` into a second deployment. ``on_found`` hears that a suffix was recovered;
+    ``suffix_option`` says the command has ``--suffix`` (for the "several found" error).
+
     ``lock`` holds the deployment's lock until the Deployment is released (``up``,
-    ``down``); without it the lock is taken only to choose and record a new suffix, so
+    ``down``); without it the lock is taken only to choose and record a suffix, so
     two commands never pick two suffixes.
     """
     ident = check_credentials(gateway)
@@ -178,15 +185,16 @@ def resolve(
     if lock:
         guard.acquire()
     try:
-        chosen, state = _choose(config, gateway, ident, who, base, guard, suffix, discover)
+        chosen, state = _choose(config, who, base, guard, suffix)
+        if chosen is None and (discover is not None or create_suffix):
+            finder = _Finder(config, gateway, ident, discover, on_found, suffix_option)
+            chosen, state = _new_suffix(config, who, base, guard, finder, create_suffix)
         if chosen is None:
-            if not create_suffix:
-                raise NotDeployed(
-                    f"No deployment named {config.name!r} is known here (no {state.path}): "
-                    "run 'iotpipe up' first, or set 'suffix' in the config to use one "
-                    "created elsewhere."
-                )
-            chosen, state = _new_suffix(config, who, base, guard)
+            raise NotDeployed(
+                f"No deployment named {config.name!r} is known here (no {state.path}): "
+                "run 'iotpipe up' first, or set 'suffix' in the config to use one "
+                "created elsewhere."
+            )
     except BaseException:
         guard.release()
         raise
@@ -195,27 +203,19 @@ def resolve(
 
 
 def _choose(
-    config: Config,
-    gateway: Gateway,
-    ident: dict[str, str],
-    who: Identity,
-    base: Path,
-    guard: DeploymentLock,
-    suffix: str | None,
-    discover: Discover | None,
+    config: Config, who: Identity, base: Path, guard: DeploymentLock, suffix: str | None
 ) -> tuple[str | None, State]:
+    """The suffix the option, the config or the state names (None: none of them does)."""
     state = State.for_identity(who, base)
     chosen = suffix or config.suffix or state.suffix
-    if chosen is None and discover is not None:
-        found = discover(config, gateway, ident)
-        if len(found) > 1:
-            raise UsageError(
-                f"Several deployments named {config.name!r} exist in {who.region} (suffixes: "
-                f"{', '.join(sorted(found))}); choose one with --suffix."
-            )
-        chosen = found[0] if found else None
     if chosen is None:
         return None, state
+    return chosen, _keep(config, who, base, guard, state, chosen)
+
+
+def _keep(
+    config: Config, who: Identity, base: Path, guard: DeploymentLock, state: State, chosen: str
+) -> State:
     if state.suffix is not None and state.suffix != chosen:
         # Another deployment of the same name (--suffix, or the config's suffix changed):
         # its own cache file, so the one that knows the other suffix is never overwritten.
@@ -228,18 +228,61 @@ def _choose(
         # resources, and an interrupted first `up` must be resumable.
         with _held(guard):
             state.set(suffix=chosen, name=config.name, **who.fields())
-    return chosen, state
+    return state
+
+
+@dataclass(frozen=True)
+class _Finder:
+    """Discovery for one command: the suffix of the one deployment here, if there is one."""
+
+    config: Config
+    gateway: Gateway
+    ident: dict[str, str]
+    discover: Discover | None
+    on_found: Callable[[str], None] | None
+    suffix_option: bool
+
+    def __call__(self) -> str | None:
+        if self.discover is None:
+            return None
+        found = self.discover(self.config, self.gateway, self.ident)
+        if len(found) > 1:
+            how = "set 'suffix:' in the config" + (
+                " or pass --suffix" if self.suffix_option else ""
+            )
+            raise UsageError(
+                f"Several deployments named {self.config.name!r} exist in "
+                f"{self.gateway.region} (suffixes: {', '.join(sorted(found))}) and no state "
+                f"file here says which is this one: {how} to choose one."
+            )
+        if not found:
+            return None
+        if self.on_found is not None:
+            self.on_found(
+                f"Found deployment {self.config.name}-{found[0]} by its resources "
+                "(no state file here): using it."
+            )
+        return found[0]
 
 
 def _new_suffix(
-    config: Config, who: Identity, base: Path, guard: DeploymentLock
-) -> tuple[str, State]:
-    """Choose a suffix once: under the lock, re-read, and keep the one another run chose."""
+    config: Config,
+    who: Identity,
+    base: Path,
+    guard: DeploymentLock,
+    find: Callable[[], str | None],
+    create: bool,
+) -> tuple[str | None, State]:
+    """Choose a suffix once, under the lock: re-read the state (another run may have chosen
+    one meanwhile), else the one deployment discovery finds, else (``create``) a new one."""
     with _held(guard):
         state = State.for_identity(who, base)
-        if state.suffix is None:
-            state.set(suffix=new_suffix(), name=config.name, **who.fields())
-        return str(state.suffix), state
+        if state.suffix is not None:
+            return str(state.suffix), state
+        chosen = find() or (new_suffix() if create else None)
+        if chosen is None:
+            return None, state
+        return chosen, _keep(config, who, base, guard, state, chosen)
 
 
 class _held:

@@ -22,7 +22,9 @@ from rich.markup import escape
 
 from iotpipe.aws import Gateway, error_code, error_message
 from iotpipe.config import Config, ConfigError, find_config, load
+from iotpipe.demo import demo_guard
 from iotpipe.errors import IotpipeError, UsageError
+from iotpipe.state import home
 from iotpipe.target import Deployment, TargetOptions, make_gateway, resolve
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_VERIFY = 0, 1, 2, 3
@@ -53,6 +55,7 @@ class App:
         """``start=False``: a command that needs a deployment never starts the embedded
         AWS (it keeps everything in memory, so if it is not running nothing is deployed)."""
         if self._gateway is None:
+            demo_guard(home(), self.config())  # a demo's home never reaches AWS
             self._gateway = make_gateway(
                 self.config(), self.target, announce=self._started, start=start
             )
@@ -104,6 +107,16 @@ def output_option(*choices: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def ask(question: str, *, nothing_done: str) -> bool:
+    """``click.confirm`` (default no, on stderr), where Ctrl-C or Ctrl-D at the prompt is
+    an interruption that did nothing (one line, exit 130), not click's "Aborted!" (exit 1)."""
+    try:
+        return click.confirm(question, default=False, err=True)
+    except click.Abort:
+        click.echo(f"\nInterrupted: {nothing_done}", err=True)
+        sys.exit(130)
 
 
 def describe_client_error(exc: ClientError) -> str:

@@ -310,7 +310,7 @@ def demo(keep: bool, devices: int | None, messages: int, seed: int, timeout_s: f
         if report.error:
             app.err.print(f"[bold red]Error:[/] {report.error}", highlight=False)
         elif keep:
-            app.out.print(keep_hint(app.config_path))
+            app.out.print(keep_hint(app.config()))
     if report.exit_code:
         sys.exit(report.exit_code)
 

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from iotpipe import state
+from iotpipe.cli.app import ask
 from iotpipe.local import inventory
 from iotpipe.local.lifecycle import LocalError
 
@@ -96,7 +97,7 @@ def _confirm_loss(status: dict[str, Any]) -> None:
         click.echo(f"iotpipe local: {loss}\nNot stopped: pass --yes to stop it anyway.", err=True)
         sys.exit(2)
     click.echo(loss, err=True)
-    if not click.confirm("Stop it and lose that?", default=False, err=True):
+    if not ask("Stop it and lose that?", nothing_done="not stopped; nothing was deleted."):
         click.echo("Not stopped; nothing was deleted.", err=True)
         sys.exit(0)
 
@@ -168,40 +169,31 @@ def render(data: dict[str, Any], console: Console) -> None:
 
 
 def _render_workers(data: dict[str, Any], console: Console) -> None:
-    """The function workers and the mapping pollers, when there are any."""
+    """The function workers and the mapping pollers: one entry each, counts on one line.
+
+    Not tables: a name and a UUID already fill 80 columns, so nine columns of a table
+    became "invoc…" and "iot-t…" on an ordinary terminal.
+    """
     if data.get("functions"):
-        fns = Table(
-            "function",
-            "pid",
-            "invocations",
-            "errors",
-            "timeouts",
-            "crashes",
-            "restarts",
-            "last error",
-            "log",
-            title="functions",
+        console.print("[bold]functions[/bold]")
+    for f in data.get("functions") or []:
+        counts = "  ".join(
+            f"{k} {f.get(k, 0)}" for k in ("invocations", "errors", "timeouts", "crashes")
         )
-        for f in data["functions"]:
-            fns.add_row(
-                f["name"],
-                str(f.get("pid") or "-"),
-                str(f["invocations"]),
-                str(f["errors"]),
-                str(f["timeouts"]),
-                str(f["crashes"]),
-                str(f["restarts"]),
-                f.get("last_error") or "",
-                _short(f.get("log")),
-            )
-        console.print(fns)
+        console.print(
+            f"  {f['name']}  pid {f.get('pid') or '-'}  {counts}  restarts {f.get('restarts', 0)}",
+            markup=False,
+        )
+        for label, value in (("last error", f.get("last_error")), ("log", _short(f.get("log")))):
+            if value:
+                console.print(f"    {label}: {value}", markup=False)
     if data.get("mappings"):
-        maps = Table(
-            "mapping", "function", "state", "shards", "last result", title="event source mappings"
+        console.print("[bold]event source mappings[/bold]")
+    for m in data.get("mappings") or []:
+        console.print(
+            f"  {m['uuid']}  -> {m['function']}  {m['state']}  shards {m['shards']}", markup=False
         )
-        for m in data["mappings"]:
-            maps.add_row(m["uuid"], m["function"], m["state"], str(m["shards"]), m["last_result"])
-        console.print(maps)
+        console.print(f"    last result: {m['last_result']}", markup=False)
 
 
 def _short(path: str | None) -> str:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from iotpipe.cli.app import App, guarded, output_option
+from iotpipe.cli.app import App, ask, guarded, output_option
 from iotpipe.cli.progress import step_view
 from iotpipe.diff import describe_leaf
 from iotpipe.discover import find_suffixes
@@ -66,7 +67,7 @@ def plan() -> None:
     """Show what 'up' would do: create / update (old -> new) / unchanged. Changes nothing."""
     app = _app()
     try:
-        dep = app.deployment(create_suffix=True)
+        dep = app.deployment(create_suffix=True, **_finding(app))
         result = Engine(dep).plan()
     finally:
         _stop_what_plan_started(app)
@@ -82,6 +83,12 @@ def plan() -> None:
     else:
         title = f"Plan for {dep.names.deployment} ({dep.config.target}, {dep.names.region})"
         render_plan(app, result, title)
+
+
+def _finding(app: App) -> dict[str, Any]:
+    """``plan`` and ``up`` look for an existing deployment before making a new suffix:
+    a lost state file must not start a second deployment (nor hide the first)."""
+    return {"discover": find_suffixes, "on_found": app.note}
 
 
 def _stop_what_plan_started(app: App) -> None:
@@ -105,7 +112,7 @@ def up() -> None:
     to continue).
     """
     app = _app()
-    with app.deployment(create_suffix=True, lock=True) as dep:
+    with app.deployment(create_suffix=True, lock=True, **_finding(app)) as dep:
         engine = Engine(dep)
         planned = engine.plan()
         title = f"up {dep.names.deployment} -> {dep.config.target} ({dep.names.region})"
@@ -141,7 +148,7 @@ def down(yes: bool, suffix: str | None) -> None:
     """Delete everything this deployment created, also after a half-finished 'up'."""
     app = _app()
     try:
-        dep = app.deployment(suffix=suffix, discover=find_suffixes, lock=True)
+        dep = app.deployment(suffix=suffix, discover=find_suffixes, lock=True, suffix_option=True)
     except NotDeployed:
         name = app.config().name
         if app.output == "json":
@@ -168,9 +175,10 @@ def _down(app: App, dep: Deployment, yes: bool) -> None:
                 f"'down' deletes deployment {dep.names.deployment} and its data{_also(strays)}; "
                 "pass --yes to confirm (there is no terminal to ask on)."
             )
-        if not click.confirm(
+        if not ask(
             f"Delete deployment {dep.names.deployment} ({dep.config.target}, "
-            f"{dep.names.region}) and all its data{_also(strays)}?"
+            f"{dep.names.region}) and all its data{_also(strays)}?",
+            nothing_done="nothing was deleted.",
         ):
             app.note("Nothing was deleted.")  # a "no" is an answer, not a failure: exit 0
             return
@@ -183,6 +191,10 @@ def _down(app: App, dep: Deployment, yes: bool) -> None:
     if app.output == "json":
         app.print_json(
             {"deployment": dep.names.deployment, "region": dep.names.region, "deleted": deleted}
+        )
+    elif not deleted:  # every step was absent: nothing of it existed (a plan-only state)
+        app.out.print(
+            f"Nothing to delete: deployment {dep.names.deployment} has no resources here."
         )
     else:
         app.out.print(

@@ -29,7 +29,8 @@ from iotpipe.traffic import Summary
 from iotpipe.verify import Check
 
 NUMERIC = {"BIGINT", "INTEGER", "DOUBLE"}
-KEEP = {"DeviceId", "time"}  # never left out: a row is about a device at a time
+# Never left out: a row is about a device (and a measure) at a time.
+KEEP = {"DeviceId", "time", "minute", "measure"}
 PROSE_MIN = 20  # a column of sentences may wrap (at spaces) down to this width
 
 
@@ -97,9 +98,13 @@ def fit_columns(
         for i in reversed(keep[1:])
         if types[i] not in NUMERIC | {"TIMESTAMP"} and columns[i] not in KEEP and not prose[i]
     ]
-    for i in [*constant, *(t for t in textual if t not in constant)]:
+    # Last, numbers from the right (``samples`` before ``max_value``...), keeping the first.
+    numbers = [i for i in keep[1:] if types[i] in NUMERIC and columns[i] not in KEEP]
+    for i in [*constant, *(t for t in textual if t not in constant), *reversed(numbers[1:])]:
         if needed(keep) <= width:
             break
+        if i not in keep:
+            continue
         keep.remove(i)
         if i in constant:
             dropped.append(f"{columns[i]} (always {cells[0][i]})")

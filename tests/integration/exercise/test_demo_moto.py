@@ -142,7 +142,7 @@ def test_the_demo_never_touches_the_deployment_next_to_it(
     assert kept.names.suffix not in (dep.names.suffix, "user01")
     assert kept.names.stream in user_gw.client("kinesis").list_streams()["StreamNames"]
     assert inventory()["plan"] == before["plan"] and inventory()["state"] == before["state"]
-    assert f"IOTPIPE_HOME={demo_home()}" in keep_hint(None)
+    assert f"IOTPIPE_HOME={demo_home()}" in keep_hint(config)
 
     # The next demo must not take over the kept one (it used to reuse the suffix in the
     # demo's state, then ran `down` on it): it gets a deployment of its own again.

@@ -223,3 +223,11 @@ def test_peek_ends_when_the_queue_has_nothing_new(aws: Any) -> None:
     with peek(aws["sqs"], aws["url"], hold_s=0) as messages:  # hold 0: all stay visible
         assert len(messages) == 10  # the same ten again: stop, not loop until `limit`
     assert aws["sqs"].receives == 2
+
+
+def test_a_device_missing_from_a_partial_sample_is_no_all_clear(aws: Any) -> None:
+    quarantine(aws, [entry(i, "out_of_range") for i in range(60)])  # more than one sample
+    result = quarantine_report(deployment(aws), since="1h", device="sensor-not-sampled")
+    assert result.rows == []
+    assert any("No message from sensor-not-sampled in a sample of 50" in n for n in result.notes)
+    assert not any("every message was valid" in n for n in result.notes)

@@ -150,3 +150,28 @@ def test_up_live_view_never_breaks_a_resource_name() -> None:
         "/aws/lambda/iot-telemetry-processor-6mj2hp",
     ):
         assert any(name in line for line in lines), lines
+
+
+def test_per_minute_keeps_the_measure_and_drops_numbers_from_the_right() -> None:
+    """Walkthrough find: at 80 columns per-minute dropped `measure`, so the rows of one
+    device and minute looked alike. Now it keeps the measure and leaves out `samples`."""
+    from iotpipe.cli.render import fit_columns
+
+    cols = ["DeviceId", "measure", "minute", "avg_value", "min_value", "max_value", "samples"]
+    types = ["VARCHAR", "VARCHAR", "TIMESTAMP", "DOUBLE", "DOUBLE", "DOUBLE", "BIGINT"]
+    cells = [
+        [
+            f"a-much-longer-device-name-{i}",
+            ["temperature", "humidity"][i % 2],
+            f"2026-12-01 21:4{i}:00",
+            f"21.12{i}",
+            f"20.5{i}",
+            f"22.75{i}",
+            f"1{i}",
+        ]
+        for i in range(4)
+    ]
+    keep, dropped = fit_columns(cols, types, cells, 80)
+    assert cols.index("measure") in keep and cols.index("minute") in keep
+    assert dropped and dropped[0] == "samples"
+    assert cols.index("avg_value") in keep
