@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from iotpipe.cli import main
+from iotpipe.local.lifecycle import read_state, stop
 
 # The console script's own code, with an import that is interrupted half-way (as Ctrl-C
 # during the second or so that boto3, rich and moto take to import).
@@ -60,11 +61,15 @@ def test_sigint_while_waiting_for_input_exits_130_with_one_line(tmp_path: Path) 
             assert exc.errno == errno.ENXIO and time.monotonic() < deadline
             assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
             time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    os.close(writer)
-    assert proc.returncode == 130, err
-    assert err == "Error: Interrupted. Nothing was sent.\n"
+    try:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        os.close(writer)
+        assert proc.returncode == 130, err
+        assert err == "Error: Interrupted. Nothing was sent.\n"
+        assert read_state(tmp_path / ".iotpipe") is None  # nothing deployed: none started
+    finally:
+        stop(tmp_path / ".iotpipe")  # an emulator this test made never outlives it
 
 
 @pytest.fixture
