@@ -25,7 +25,8 @@ def test_a_demo_home_refuses_a_config_that_targets_aws(tmp_path: Path) -> None:
 
 
 def test_an_ordinary_home_is_not_guarded(tmp_path: Path) -> None:
-    demo_guard(tmp_path, Config(target="aws"))
+    assert not (tmp_path / DEMO_MARK).exists()
+    assert demo_guard(tmp_path, Config(target="aws")) is None  # no UsageError raised
 
 
 def test_keep_hint_names_the_config_the_demo_ran_with(tmp_path: Path) -> None:
