@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from benchaws import create_timestream_table
 
 from iotpipe.local import lifecycle
 
@@ -91,15 +92,7 @@ def provision(c: dict[str, Any], window: int, with_timestream: bool = True) -> s
         "StreamARN"
     ]
     if with_timestream:
-        c["timestream-write"].create_database(DatabaseName="benchdb")
-        c["timestream-write"].create_table(
-            DatabaseName="benchdb",
-            TableName="sensor-data",
-            RetentionProperties={
-                "MemoryStoreRetentionPeriodInHours": 24,
-                "MagneticStoreRetentionPeriodInDays": 7,
-            },
-        )
+        create_timestream_table(c["timestream-write"], "benchdb", "sensor-data")
     role = c["iam"].create_role(RoleName="bench", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     c["lambda"].create_function(
         FunctionName="bench",

@@ -23,6 +23,8 @@ import uuid
 from types import SimpleNamespace
 from typing import Any
 
+from benchaws import create_timestream_table
+
 from iotpipe.quarantine import Quarantined, quality, quarantine_report
 from lambda_handler import report
 
@@ -86,16 +88,7 @@ def _event(n: int = 100, bad_every: int = 10) -> dict[str, Any]:
 
 def provision(c: dict[str, Any], zipped: Any) -> str:
     url = c["sqs"].create_queue(QueueName=QUEUE)["QueueUrl"]
-    tw = c["timestream-write"]
-    tw.create_database(DatabaseName="qbench")
-    tw.create_table(
-        DatabaseName="qbench",
-        TableName="t",
-        RetentionProperties={
-            "MemoryStoreRetentionPeriodInHours": 24,
-            "MagneticStoreRetentionPeriodInDays": 7,
-        },
-    )
+    create_timestream_table(c["timestream-write"], "qbench", "t")
     role = c["iam"].create_role(RoleName="qbench", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     env = {"TIMESTREAM_DATABASE": "qbench", "TIMESTREAM_TABLE": "t", "QUEUE_URL": url}
     c["lambda"].create_function(

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from iotpipe.local.esm import all_backends, latest_functions
-from iotpipe.local.runtime import RUNTIME
-
 
 def held() -> dict[str, int]:
-    """Counts of what a stop would lose: resources by kind, and the data in them."""
+    """Counts of what a stop would lose: resources by kind, and the data in them.
+
+    Runs in the emulator; its imports are here, not at the top, because the CLI imports
+    this module for :func:`describe` and must not load the emulator's pollers at start-up.
+    """
     from moto.awslambda.models import lambda_backends
     from moto.iam.models import iam_backends
     from moto.iot.models import iot_backends
     from moto.kinesis.models import kinesis_backends
     from moto.sqs.models import sqs_backends
+
+    from iotpipe.local.esm import all_backends, latest_functions
+    from iotpipe.local.runtime import RUNTIME
 
     streams = [s for _, _, b in all_backends(kinesis_backends) for s in list(b.streams.values())]
     queues = [q for _, _, b in all_backends(sqs_backends) for q in list(b.queues.values())]
@@ -39,6 +43,8 @@ def held() -> dict[str, int]:
 
 def _table_count() -> int:
     from moto.timestreamwrite.models import timestreamwrite_backends
+
+    from iotpipe.local.esm import all_backends
 
     return sum(
         len(db.tables)

@@ -25,6 +25,20 @@ def table(local_aws):
     return db, f'"{db}"."sensor-data"'
 
 
+def temperatures(values, devices, now):
+    """Single-measure temperature records: value i from device d<i % devices>, i ms ago."""
+    return [
+        {
+            "Dimensions": [{"Name": "DeviceId", "Value": f"d{i % devices}"}],
+            "MeasureName": "temperature",
+            "MeasureValue": str(i),
+            "MeasureValueType": "DOUBLE",
+            "Time": str(now - i),
+        }
+        for i in values
+    ]
+
+
 def write(local_aws, db, records, common=None):
     kw = {"CommonAttributes": common} if common else {}
     return local_aws.client("timestream-write").write_records(
@@ -100,20 +114,7 @@ def test_pagination_with_the_boto3_paginator(local_aws, table):
     db, ref = table
     now = int(time.time() * 1000)
     for start in range(0, 2300, 100):
-        write(
-            local_aws,
-            db,
-            [
-                {
-                    "Dimensions": [{"Name": "DeviceId", "Value": f"d{i % 10}"}],
-                    "MeasureName": "temperature",
-                    "MeasureValue": str(i),
-                    "MeasureValueType": "DOUBLE",
-                    "Time": str(now - i),
-                }
-                for i in range(start, start + 100)
-            ],
-        )
+        write(local_aws, db, temperatures(range(start, start + 100), devices=10, now=now))
     pages = list(
         local_aws.client("timestream-query")
         .get_paginator("query")
@@ -219,21 +220,7 @@ def test_rejected_records_are_reported_and_the_rest_written(local_aws, table):
 
 
 def _hundred(local_aws, db):
-    now = int(time.time() * 1000)
-    write(
-        local_aws,
-        db,
-        [
-            {
-                "Dimensions": [{"Name": "DeviceId", "Value": f"d{i % 3}"}],
-                "MeasureName": "temperature",
-                "MeasureValue": str(i),
-                "MeasureValueType": "DOUBLE",
-                "Time": str(now - i),
-            }
-            for i in range(100)
-        ],
-    )
+    write(local_aws, db, temperatures(range(100), devices=3, now=int(time.time() * 1000)))
 
 
 @pytest.mark.parametrize(
