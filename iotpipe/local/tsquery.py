@@ -164,9 +164,11 @@ class QueryEngine:
         meta = tsmeta.parse_meta(src)
         sql = None
         if meta is None:
-            tree = tssql.parse(src)
-            tssql.check(src, tree, lambda db, t: self._store.has_table(account, region, db, t))
-            sql = tssql.to_duckdb(tree, self._store.catalog_name(account, region))
+            sql = tssql.checked(
+                src,
+                self._store.catalog_name(account, region),
+                lambda db, t: self._store.has_table(account, region, db, t),
+            )
         self._store.flush()  # read your writes
 
         def work(job: Job) -> tuple[list[dict[str, Any]], list[tuple[Any, ...]]]:

@@ -304,10 +304,21 @@ def to_duckdb(tree: exp.Expr, catalog: str) -> str:
 
 def translate(sql: str, catalog: str, has_table: Callable[[str, str | None], bool]) -> str:
     """The whole gate: Timestream SQL in, one checked DuckDB SELECT out."""
-    src = tokenize(sql)
-    tree = parse(src)
-    check(src, tree, has_table)
-    return to_duckdb(tree, catalog)
+    return checked(tokenize(sql), catalog, has_table)
+
+
+def checked(src: Source, catalog: str, has_table: Callable[[str, str | None], bool]) -> str:
+    """Parse, check and emit a tokenized query: the DuckDB SQL that may run.
+
+    sqlglot parses and walks recursively, so a query nested a few hundred levels deep
+    (``((((1))))...``) exhausts Python's stack: that is a refused query, not a crash.
+    """
+    try:
+        tree = parse(src)
+        check(src, tree, has_table)
+        return to_duckdb(tree, catalog)
+    except RecursionError:
+        raise QueryValidation("line 1:1: the query is nested too deeply") from None
 
 
 _CALL = re.compile(r"\s*\(")

@@ -316,3 +316,11 @@ print([r["Data"][0]["ScalarValue"] for r in out["Rows"]])
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "['new']"
+
+
+def test_a_query_nested_too_deeply_is_a_validation_error_through_the_engine() -> None:
+    """It reached the client as InternalServerException: RecursionError."""
+    engine = QueryEngine(TimestreamStore())
+    nested = "SELECT " + "(" * 500 + "1" + ")" * 500
+    with pytest.raises(QueryValidation, match="nested too deeply"):
+        engine.query("123456789012", "us-east-1", nested)

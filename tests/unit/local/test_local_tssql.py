@@ -65,6 +65,13 @@ def test_the_gate_refuses(sql: str, message: str) -> None:
     assert message in str(e.value)
 
 
+@pytest.mark.parametrize("depth", [300, 20_000])
+def test_a_query_nested_too_deeply_is_refused_not_a_crash(depth: int) -> None:
+    """sqlglot recurses per level: this was a RecursionError inside the emulator."""
+    with pytest.raises(QueryValidation, match="nested too deeply"):
+        gate("SELECT " + "(" * depth + "1" + ")" * depth)
+
+
 def test_only_generated_sql_reaches_duckdb() -> None:
     out = gate("/* hidden $$ ; */ SELECT 'a;b' -- trailing ; comment\n")
     assert out == "SELECT 'a;b'"  # comments dropped, the literal kept whole
