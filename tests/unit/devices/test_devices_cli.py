@@ -1,0 +1,61 @@
+"""The ``devices`` group through click, on moto in-process (the deployment is injected)."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from iotpipe.cli.app import App
+from iotpipe.cli.devices import devices
+from iotpipe.resources.base import Context
+from iotpipe.resources.devicepolicy import DevicePolicy
+from iotpipe.state import State
+from iotpipe.target import Deployment
+
+
+@pytest.fixture
+def run(ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    DevicePolicy(ctx).create()
+    dep = Deployment(ctx.config, ctx.gateway, ctx.names, State(tmp_path / "state.json"))
+    monkeypatch.setattr(App, "deployment", lambda self, **kw: dep)
+    monkeypatch.setenv("IOTPIPE_HOME", str(tmp_path / "home"))
+
+    def invoke(*args: str) -> Any:
+        return CliRunner().invoke(devices, list(args), obj=App(), catch_exceptions=False)
+
+    return invoke
+
+
+def test_add_list_remove(run: Any, tmp_path: Path) -> None:
+    added = run("add", "s1", "--location", "hall", "--attr", "rack=r2", "-o", "json")
+    assert added.exit_code == 0, added.output
+    data = json.loads(added.stdout)
+    key = Path(data["private_key"])
+    assert key.parent == tmp_path / "home" / "devices" / "iot-telemetry-abc123"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert data["root_ca"] is None and data["client_id"] == "iot-telemetry-abc123-s1"
+
+    again = run("add", "s1")
+    assert again.exit_code == 0 and "already exists" in again.stderr
+
+    listed = json.loads(run("list", "-o", "json").stdout)
+    assert [d["attributes"] for d in listed] == [{"location": "hall", "rack": "r2"}]
+
+    refused = run("remove", "s1")  # no terminal, no --yes: nothing is touched
+    assert refused.exit_code == 2 and key.exists()
+    assert len(json.loads(run("list", "-o", "json").stdout)) == 1
+
+    removed = run("remove", "s1", "--yes", "-o", "json")
+    assert json.loads(removed.stdout)["removed"] is True
+    assert not key.exists() and json.loads(run("list", "-o", "json").stdout) == []
+
+
+def test_bad_attribute_is_exit_2(run: Any) -> None:
+    result = run("add", "s1", "--attr", "note=has space")
+    assert result.exit_code == 2 and "no spaces" in result.stderr
+    assert json.loads(run("list", "-o", "json").stdout) == []
