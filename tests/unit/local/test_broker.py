@@ -1,0 +1,217 @@
+"""The embedded MQTT broker against paho-mqtt, a client nobody here wrote (3.1.1 and 5)."""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from iotpipe.local.broker import MqttBroker
+from iotpipe.local.ca import EmulatorCA
+
+WAIT = 10.0
+
+
+@dataclass
+class Device:
+    name: str
+    cert: Path
+    key: Path
+
+
+class World:
+    """A broker whose authorizer knows certificates by fingerprint, like IoT's registry."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.ca = EmulatorCA.load_or_create(home)
+        (home / "root.pem").write_text(self.ca.ca_pem)
+        self.owners: dict[str, str] = {}  # certificate id -> thing name
+        self.asked: list[str] = []
+        self.published: queue.Queue[tuple[str, str, bytes]] = queue.Queue()
+        self.broker = MqttBroker(self.ca.server_context(), self.authorize, self.on_publish)
+
+    def on_publish(self, client_id: str, topic: str, payload: bytes) -> None:
+        self.published.put((client_id, topic, payload))
+
+    def authorize(self, der: bytes, client_id: str, action: str, topic: str | None) -> bool:
+        self.asked.append(action)
+        owner = self.owners.get(hashlib.sha256(der).hexdigest())
+        if owner is None or owner != client_id:
+            return False
+        if action in ("iot:Connect", "iot:Subscribe", "iot:Receive"):
+            return True
+        return topic == f"iot/sensors/{client_id}/data"
+
+    def device(self, name: str, registered: bool = True, ca: EmulatorCA | None = None) -> Device:
+        cert, _, key = (ca or self.ca).issue_new()
+        paths = Device(name, self.home / f"{name}.pem", self.home / f"{name}.key")
+        paths.cert.write_text(cert)
+        paths.key.write_text(key)
+        if registered:
+            self.owners[EmulatorCA.fingerprint(cert)] = name
+        return paths
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path)
+    w.broker.start()
+    yield w
+    w.broker.stop()
+
+
+class Client:
+    """paho with events instead of sleeps."""
+
+    def __init__(
+        self, world: World, dev: Device, version: int = mqtt.MQTTv311, cid: str = ""
+    ) -> None:
+        self.c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=cid or dev.name, protocol=version
+        )
+        self.c.tls_set(str(world.home / "root.pem"), str(dev.cert), str(dev.key))
+        self.connected: queue.Queue[Any] = queue.Queue()
+        self.closed = threading.Event()
+        self.acks: queue.Queue[Any] = queue.Queue()
+        self.messages: queue.Queue[Any] = queue.Queue()
+        self.subacks: queue.Queue[Any] = queue.Queue()
+        self.c.on_connect = lambda c, u, f, rc, p: self.connected.put(rc)
+        self.c.on_disconnect = lambda c, u, f, rc, p: self.closed.set()
+        self.c.on_publish = lambda c, u, mid, rc, p: self.acks.put((mid, rc))
+        self.c.on_message = lambda c, u, m: self.messages.put(m)
+        self.c.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.put(rcs)
+        self.port = world.broker.port
+
+    def connect(self) -> Any:
+        self.c.connect("127.0.0.1", self.port, keepalive=60)
+        self.c.loop_start()
+        return self.connected.get(timeout=WAIT)
+
+    def stop(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+@pytest.mark.parametrize("version", [mqtt.MQTTv311, mqtt.MQTTv5])
+def test_a_device_publishes_qos1_and_the_rules_get_it_before_the_ack(
+    world: World, version: int
+) -> None:
+    dev = world.device("dev-1")
+    cl = Client(world, dev, version)
+    assert not cl.connect().is_failure
+    info = cl.c.publish("iot/sensors/dev-1/data", b'{"t": 21}', qos=1)
+    mid, rc = cl.acks.get(timeout=WAIT)
+    assert mid == info.mid and not rc.is_failure
+    assert world.published.get_nowait() == ("dev-1", "iot/sensors/dev-1/data", b'{"t": 21}')
+    cl.stop()
+
+
+def test_a_subscriber_receives_what_is_published(world: World) -> None:
+    a, b = Client(world, world.device("dev-a"), mqtt.MQTTv5), Client(world, world.device("dev-b"))
+    a.connect()
+    b.connect()
+    b.c.subscribe("iot/sensors/+/data", qos=1)
+    assert [
+        int(rc.value) if hasattr(rc, "value") else rc for rc in b.subacks.get(timeout=WAIT)
+    ] == [1]
+    a.c.publish("iot/sensors/dev-a/data", b"x", qos=1)
+    msg = b.messages.get(timeout=WAIT)
+    assert (msg.topic, msg.payload) == ("iot/sensors/dev-a/data", b"x")
+    a.stop()
+    b.stop()
+
+
+def test_a_connect_as_another_thing_is_refused(world: World) -> None:
+    dev = world.device("dev-1")
+    world.device("dev-2")
+    for version in (mqtt.MQTTv311, mqtt.MQTTv5):
+        rc = Client(world, dev, version, cid="dev-2").connect()
+        assert rc.is_failure and "authori" in str(rc).lower()
+
+
+def test_an_unregistered_certificate_is_refused(world: World) -> None:
+    rc = Client(world, world.device("ghost", registered=False)).connect()
+    assert rc.is_failure
+
+
+def _tls_handshake(world: World, dev: Device) -> str:
+    ctx = ssl.create_default_context(cafile=str(world.home / "root.pem"))
+    ctx.load_cert_chain(dev.cert, dev.key)
+    try:
+        with socket.create_connection(("127.0.0.1", world.broker.port), timeout=WAIT) as raw:
+            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                tls.sendall(b"\x10\x00")  # TLS 1.3 reports a refused certificate on first I/O
+                return "open" if tls.recv(16) else "closed"
+    except (ssl.SSLError, ConnectionError) as exc:
+        return f"refused: {exc}"
+
+
+def test_a_self_signed_or_foreign_certificate_fails_the_tls_handshake(
+    world: World, tmp_path: Path
+) -> None:
+    stranger = EmulatorCA.load_or_create(tmp_path / "stranger")
+    dev = world.device("dev-x", ca=stranger)
+    assert _tls_handshake(world, dev) != "open"
+    assert world.asked == []  # refused by TLS itself: never reached MQTT or the policies
+
+
+def test_publishing_to_another_devices_topic_is_refused(world: World) -> None:
+    world.device("dev-2")
+    v5 = Client(world, world.device("dev-1"), mqtt.MQTTv5)
+    v5.connect()
+    v5.c.publish("iot/sensors/dev-2/data", b"x", qos=1)
+    _, rc = v5.acks.get(timeout=WAIT)
+    assert rc.is_failure and "authori" in str(rc).lower()  # MQTT 5: PUBACK 0x87
+    v5.stop()
+    v3 = Client(world, world.device("dev-3"))
+    v3.connect()
+    v3.c.publish("iot/sensors/dev-2/data", b"x", qos=1)
+    assert v3.closed.wait(WAIT)  # 3.1.1: the connection is closed
+    assert world.published.empty()
+
+
+def test_qos2_and_oversized_payloads_are_refused(world: World) -> None:
+    q2 = Client(world, world.device("dev-1"))
+    q2.connect()
+    q2.c.publish("iot/sensors/dev-1/data", b"x", qos=2)
+    assert q2.closed.wait(WAIT)
+    big = Client(world, world.device("dev-2"), mqtt.MQTTv5)
+    big.connect()
+    big.c.publish("iot/sensors/dev-2/data", b"x" * (128 * 1024 + 1), qos=1)
+    assert big.closed.wait(WAIT)
+    assert world.published.empty()
+
+
+def test_a_second_connection_with_the_same_client_id_closes_the_first(world: World) -> None:
+    dev = world.device("dev-1")
+    first, second = Client(world, dev), Client(world, dev)
+    first.connect()
+    second.connect()
+    assert first.closed.wait(WAIT)
+    second.c.publish("iot/sensors/dev-1/data", b"ok", qos=1)
+    second.acks.get(timeout=WAIT)
+    assert world.broker.connections == 1
+    second.stop()
+
+
+def test_garbage_closes_that_connection_and_the_broker_keeps_serving(world: World) -> None:
+    dev = world.device("dev-1")
+    ctx = ssl.create_default_context(cafile=str(world.home / "root.pem"))
+    ctx.load_cert_chain(dev.cert, dev.key)
+    with socket.create_connection(("127.0.0.1", world.broker.port), timeout=WAIT) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"\x10\xff\xff\xff\xff\x7f garbage")
+            assert tls.recv(16) == b""
+    cl = Client(world, dev)
+    assert not cl.connect().is_failure
+    cl.stop()
