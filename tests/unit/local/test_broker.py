@@ -148,10 +148,12 @@ def _tls_handshake(world: World, dev: Device) -> str:
     ctx = ssl.create_default_context(cafile=str(world.home / "root.pem"))
     ctx.load_cert_chain(dev.cert, dev.key)
     try:
-        with socket.create_connection(("127.0.0.1", world.broker.port), timeout=WAIT) as raw:
-            with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-                tls.sendall(b"\x10\x00")  # TLS 1.3 reports a refused certificate on first I/O
-                return "open" if tls.recv(16) else "closed"
+        with (
+            socket.create_connection(("127.0.0.1", world.broker.port), timeout=WAIT) as raw,
+            ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            tls.sendall(b"\x10\x00")  # TLS 1.3 reports a refused certificate on first I/O
+            return "open" if tls.recv(16) else "closed"
     except (ssl.SSLError, ConnectionError) as exc:
         return f"refused: {exc}"
 
@@ -208,10 +210,12 @@ def test_garbage_closes_that_connection_and_the_broker_keeps_serving(world: Worl
     dev = world.device("dev-1")
     ctx = ssl.create_default_context(cafile=str(world.home / "root.pem"))
     ctx.load_cert_chain(dev.cert, dev.key)
-    with socket.create_connection(("127.0.0.1", world.broker.port), timeout=WAIT) as raw:
-        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-            tls.sendall(b"\x10\xff\xff\xff\xff\x7f garbage")
-            assert tls.recv(16) == b""
+    with (
+        socket.create_connection(("127.0.0.1", world.broker.port), timeout=WAIT) as raw,
+        ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(b"\x10\xff\xff\xff\xff\x7f garbage")
+        assert tls.recv(16) == b""
     cl = Client(world, dev)
     assert not cl.connect().is_failure
     cl.stop()
