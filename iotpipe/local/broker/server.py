@@ -120,6 +120,10 @@ class MqttBroker:
             self._server.close()
             for s in list(self._sessions.values()):
                 s.writer.close()
+            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in others:
+                task.cancel()
+            await asyncio.gather(*others, return_exceptions=True)
 
         with contextlib.suppress(RuntimeError):
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
