@@ -1,8 +1,13 @@
 """What every command shares: the global options, the lazily loaded config, the consoles,
-and the one translation of exceptions into a readable line and an exit code.
+the ``--output`` option and the one translation of exceptions into a readable line and an
+exit code.
+
+A command group plugs in by stacking ``@output_option(...)`` over ``@guarded`` on each
+command and reading :func:`current_app`; it then renders errors, interrupts and formats as
+every other command does.
 
 Exit codes (documented in the README): 0 ok, 1 the operation failed, 2 bad usage or bad
-config (nothing was touched), 3 verify found a problem.
+config (nothing was touched), 3 verify found a problem, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from iotpipe.errors import IotpipeError, UsageError
 from iotpipe.state import home
 from iotpipe.target import Deployment, TargetOptions, make_gateway, resolve
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_VERIFY = 0, 1, 2, 3
+EXIT_FAILED, EXIT_USAGE, EXIT_VERIFY = 1, 2, 3
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -80,9 +85,16 @@ class App:
         click.echo(json.dumps(data, indent=2, default=str))
 
 
+def current_app() -> App:
+    """The running command's :class:`App`. A group invoked on its own (``local`` in the
+    lifecycle tests, without ``main``) gets a default one, so it still renders the same."""
+    return click.get_current_context().ensure_object(App)
+
+
 def output_option(*choices: str) -> Callable[[F], F]:
     """``--output`` on a subcommand too, so both ``iotpipe --output json up`` and
-    ``iotpipe up --output json`` work, as users of the AWS CLI expect."""
+    ``iotpipe up --output json`` work, as users of the AWS CLI expect. A global format the
+    command cannot produce (``-o csv up``) is a usage error, not a silent table."""
 
     def decorate(fn: F) -> F:
         @click.option(
@@ -95,10 +107,10 @@ def output_option(*choices: str) -> Callable[[F], F]:
         )
         @wraps(fn)
         def wrapper(*args: Any, output: str | None = None, **kwargs: Any) -> Any:
-            app = click.get_current_context().find_object(App)
-            if app is not None and output is not None:
+            app = current_app()
+            if output is not None:
                 app.output = output
-            if app is not None and app.output not in choices:
+            if app.output not in choices:
                 raise click.BadParameter(
                     f"{app.output!r} is not one of {', '.join(choices)}", param_hint="--output"
                 )
@@ -161,7 +173,7 @@ def run_guarded(app: App | None, call: Callable[[], Any]) -> Any:
     messages, and a ``[/x]`` in one would otherwise be taken for a closing tag.
     """
     verbose = bool(app and app.verbose)
-    err = app.err if app else Console(stderr=True)
+    err = app.err if app else Console(stderr=True, soft_wrap=True)
 
     def fail(message: str, code: int) -> None:
         if verbose:
@@ -195,7 +207,6 @@ def guarded(fn: F) -> F:
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        app = click.get_current_context().find_object(App)
-        return run_guarded(app, lambda: fn(*args, **kwargs))
+        return run_guarded(current_app(), lambda: fn(*args, **kwargs))
 
     return wrapper  # type: ignore[return-value]

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.table import Table
 
 from iotpipe import query as q
 from iotpipe.cli.app import (
     EXIT_FAILED,
     EXIT_VERIFY,
-    App,
+    current_app,
     guarded,
     output_option,
     set_interrupt_note,
@@ -30,6 +29,7 @@ from iotpipe.cli.render import (
     DemoView,
     failure_note,
     render_checks,
+    render_demo,
     render_result,
     render_stopped,
     render_summary,
@@ -53,10 +53,6 @@ from iotpipe.traffic import Summary, deliver, sink_for
 from iotpipe.verify import verify
 
 __all__ = ["COMMANDS", "to_csv", "to_json"]  # to_csv/to_json: their old home
-
-
-def _app() -> App:
-    return click.get_current_context().find_object(App)  # type: ignore[return-value]
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -132,7 +128,7 @@ def send_test(**kwargs: Any) -> None:
     It never resumes: stopped half-way (Ctrl-C, an error), it reports what was sent,
     acknowledged and failed so far, and what running it again would send twice.
     """
-    app = _app()
+    app = current_app()
     opts = SendOptions(**kwargs)
     opts.check()
     total, replayed = _replay_source(opts)
@@ -213,7 +209,7 @@ def query(preset: str, sql: str | None, since: str, device: str | None, limit: i
     'quality' reads the failure queue instead (quarantined messages never reach the
     table): messages grouped by reason, peeked without removing them.
     """
-    app = _app()
+    app = current_app()
     _check_query_usage(preset, sql)
     dep = app.deployment()
     result = q.query_deployment(
@@ -262,7 +258,7 @@ def _check_query_usage(preset: str, sql: str | None) -> None:
 @guarded
 def verify_cmd(probe: bool, probe_via: str, probe_timeout: float) -> None:
     """Check every resource exists, matches the config and is healthy. Exit 3 if not."""
-    app = _app()
+    app = current_app()
     dep = app.deployment()
     checks = verify(dep, probe=probe, via=probe_via, timeout_s=probe_timeout)
     render_checks(app, checks)
@@ -291,26 +287,13 @@ def verify_cmd(probe: bool, probe_via: str, probe_timeout: float) -> None:
 @guarded
 def demo(keep: bool, devices: int | None, messages: int, seed: int, timeout_s: float) -> None:
     """up, send-test, query, verify --probe and down, on the embedded AWS, in one command."""
-    app = _app()
+    app = current_app()
     opts = DemoOptions(
         devices=devices, messages=messages, seed=seed, timeout_s=timeout_s, keep=keep
     )
     with demo_deployment(app.config(), app.target, keep, announce=app.note) as dep:
         report = run_demo(dep, opts, DemoView(app))
-    if app.output == "json":
-        app.print_json(report.as_dict())
-    else:
-        table = Table(title=f"demo {report.deployment}", title_justify="left")
-        for col in ("stage", "result", "time", "detail"):
-            table.add_column(col, justify="right" if col == "time" else "left")
-        for s in report.stages:
-            result = "[green]ok[/]" if s.ok else "[bold red]failed[/]"
-            table.add_row(s.name, result, f"{s.seconds:.1f}s", s.detail)
-        app.out.print(table)
-        if report.error:
-            app.err.print(f"[bold red]Error:[/] {report.error}", highlight=False)
-        elif keep:
-            app.out.print(keep_hint(app.config()))
+    render_demo(app, report, keep_hint(app.config()) if keep else None)
     if report.exit_code:
         sys.exit(report.exit_code)
 

@@ -25,6 +25,7 @@ from rich.text import Text
 from iotpipe import query as q
 from iotpipe.cli.app import App
 from iotpipe.cli.progress import send_progress, step_view
+from iotpipe.demo import DemoReport
 from iotpipe.traffic import Summary
 from iotpipe.verify import Check
 
@@ -243,6 +244,24 @@ def render_checks(app: App, checks: list[Check]) -> None:
     app.out.print(
         f"[bold red]{failed} check(s) failed.[/]" if failed else "[green]All checks passed.[/]"
     )
+
+
+def render_demo(app: App, report: DemoReport, keep_hint: str | None) -> None:
+    """The demo's stages as one table; ``keep_hint`` is how to reach a kept demo."""
+    if app.output == "json":
+        app.print_json(report.as_dict())
+        return
+    table = Table(title=f"demo {report.deployment}", title_justify="left")
+    for col in ("stage", "result", "time", "detail"):
+        table.add_column(col, justify="right" if col == "time" else "left")
+    for s in report.stages:
+        result = "[green]ok[/]" if s.ok else "[bold red]failed[/]"
+        table.add_row(s.name, result, f"{s.seconds:.1f}s", s.detail)
+    app.out.print(table)
+    if report.error:
+        app.err.print(f"[bold red]Error:[/] {report.error}", highlight=False)
+    elif keep_hint:
+        app.out.print(keep_hint)
 
 
 class DemoView:

@@ -102,10 +102,26 @@ def test_each_command_says_what_a_rerun_does(interrupted: None, args: list[str],
 def test_ctrl_c_outside_a_guarded_body_is_130_not_clicks_aborted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The group's own start-up (building the App) runs before any guarded body."""
+
+    def ctrl_c(*a: object, **k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("iotpipe.cli.App", ctrl_c)
+    result = CliRunner().invoke(main, ["local", "status"], prog_name="iotpipe")
+    assert result.exit_code == 130, result.output
+    assert result.output == "Interrupted. Run 'iotpipe local status' again to start over.\n"
+
+
+def test_ctrl_c_in_a_local_subcommand_is_the_runners_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``local`` goes through the same runner as every command: the same line, 130."""
+
     def ctrl_c(*a: object, **k: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr("iotpipe.local.lifecycle.status", ctrl_c)
     result = CliRunner().invoke(main, ["local", "status"], prog_name="iotpipe")
     assert result.exit_code == 130, result.output
-    assert result.output == "Interrupted. Run 'iotpipe local status' again to start over.\n"
+    assert result.output == "Error: Interrupted. Run 'iotpipe local status' again to start over.\n"

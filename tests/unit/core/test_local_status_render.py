@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from iotpipe.cli.local import render
+from iotpipe.cli.render_local import status_tables
 
 STATUS = {
     "endpoint": "http://127.0.0.1:4566",
@@ -43,7 +43,7 @@ STATUS = {
 
 def test_status_keeps_names_whole_at_80_columns() -> None:
     out = io.StringIO()
-    render(STATUS, Console(file=out, width=80, color_system=None))
+    status_tables(STATUS, Console(file=out, width=80, color_system=None))
     text = out.getvalue()
     assert "iot-telemetry-processor-abc123" in text
     assert "fff71b8d-e9e1-4ee3-9f0a-3c1d2e4b5a69" in text

@@ -12,7 +12,7 @@ from rich.console import Console
 from iotpipe import query as q
 from iotpipe.cli import main
 from iotpipe.cli.app import App
-from iotpipe.cli.provision import render_plan
+from iotpipe.cli.render_provision import render_plan
 from iotpipe.engine import Plan, Step
 
 RECENT_COLUMNS = [
