@@ -247,3 +247,15 @@ class Authorizer:
         self, cert_der: bytes, client_id: str | None, action: str, topic: str | None
     ) -> bool:
         return self.decide(cert_der, client_id, action, topic).allowed
+
+
+def locate(cert_der: bytes) -> tuple[str, str] | None:
+    """(account, region) whose IoT registry holds this certificate: one broker serves every
+    region of the emulator, as each region of IoT Core has its own endpoint."""
+    from moto.iot.models import iot_backends
+
+    for account, regions in list(iot_backends.items()):
+        for region, backend in list(regions.items()):
+            if _find_certificate(backend, cert_der) is not None:
+                return account, region
+    return None
