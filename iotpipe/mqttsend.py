@@ -21,8 +21,11 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from iotpipe.devices.endpoint import Endpoint, device_dir, endpoint_for
+from iotpipe.devices.scheme import thing_name
 from iotpipe.errors import UsageError
 from iotpipe.fleet import Message
+from iotpipe.target import Deployment
 from iotpipe.traffic import Outcome, topic_for
 
 PUBACK_TIMEOUT_S = 10.0
@@ -40,10 +43,15 @@ class Identity:
     root_ca: Path
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    host: str
-    port: int
+def mqtt_sink(dep: Deployment, folder: Path | None = None) -> MqttSink:
+    """The sink `send-test --via mqtt` and the MQTT probe use."""
+    identities = require_identities(folder or device_dir(dep), dep.names.deployment)
+    return MqttSink(
+        identities,
+        endpoint_for(dep),
+        dep.config.iot_rule.topic,
+        lambda device_id: thing_name(dep.names, device_id),
+    )
 
 
 def find_identities(folder: Path) -> list[Identity]:

@@ -108,9 +108,10 @@ def main(
 def _register() -> None:
     # Imported here, after ``main`` exists, so each command module stays a plain module.
     from iotpipe.cli import exercise, provision
+    from iotpipe.cli.devices import devices
     from iotpipe.cli.local import local
 
-    for command in [*provision.COMMANDS, *exercise.COMMANDS, local]:
+    for command in [*provision.COMMANDS, *exercise.COMMANDS, devices, local]:
         main.add_command(command)
 
 

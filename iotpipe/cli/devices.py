@@ -8,7 +8,6 @@ after asking (or with ``--yes``), and refuses to guess without a terminal.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +16,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from iotpipe import devices as dv
-from iotpipe.cli.app import App, ask, guarded, output_option
+from iotpipe.cli.app import App, ask, current_app, guarded, output_option
+from iotpipe.devices.endpoint import device_dir, endpoint_for, root_ca_for
 from iotpipe.devices.identity import key_paths
 from iotpipe.errors import UsageError
-from iotpipe.state import home
 from iotpipe.target import Deployment
-
-# The embedded AWS's CA PEM, set by the MQTT broker's module (issue 12 item 4); until then
-# ``add`` on the embedded AWS writes no root-ca.pem and says so.
-EMULATOR_CA: Callable[[Deployment], str] | None = None
-
-
-def _app() -> App:
-    return click.get_current_context().find_object(App)  # type: ignore[return-value]
 
 
 def _scope(dep: Deployment) -> dv.Scope:
@@ -37,17 +28,7 @@ def _scope(dep: Deployment) -> dv.Scope:
 
 
 def _out_dir(dep: Deployment, out: str | None) -> Path:
-    return Path(out) if out else home() / "devices" / dep.names.deployment
-
-
-def _root_ca(app: App, dep: Deployment) -> Callable[[], str] | None:
-    if not dep.gateway.local:
-        return dv.amazon_root_ca
-    if EMULATOR_CA is None:
-        app.note("No root-ca.pem written: the embedded AWS has no MQTT endpoint yet.")
-        return None
-    provider = EMULATOR_CA
-    return lambda: provider(dep)
+    return Path(out) if out else device_dir(dep)
 
 
 @click.group("devices")
@@ -71,13 +52,20 @@ def add(
     out: str | None,
 ) -> None:
     """Create device ID (thing, active certificate, policy) and write its files."""
-    app = _app()
+    app = current_app()
     attributes = dv.thing_attributes(location, device_type, dv.parse_attrs(attrs))
     dep = app.deployment()
     with dep:
         iot = dep.gateway.client("iot")
+        where = endpoint_for(dep)
         result = dv.add_device(
-            iot, _scope(dep), device_id, attributes, _out_dir(dep, out), _root_ca(app, dep)
+            iot,
+            _scope(dep),
+            device_id,
+            attributes,
+            _out_dir(dep, out),
+            root_ca_for(dep),
+            (where.host, where.port),
         )
     if app.output == "json":
         app.print_json(result.to_dict())
@@ -94,7 +82,7 @@ def add(
 @guarded
 def list_() -> None:
     """The deployment's devices: thing, certificate id and status, attributes."""
-    app = _app()
+    app = current_app()
     dep = app.deployment()
     with dep:
         found = dv.list_devices(dep.gateway.client("iot"), _scope(dep))
@@ -125,7 +113,7 @@ def _table(found: list[dv.DeviceInfo]) -> Table:
 @guarded
 def remove(device_id: str, out: str | None, yes: bool) -> None:
     """Remove device ID: its certificate, its thing and its files (after asking)."""
-    app = _app()
+    app = current_app()
     dep = app.deployment()
     with dep:
         files = [p for p in key_paths(_out_dir(dep, out), device_id)[:2] if p.exists()]

@@ -162,6 +162,7 @@ def add_device(
     attributes: Mapping[str, str],
     out_dir: Path,
     root_ca: Callable[[], str] | None,
+    endpoint: tuple[str, int] | None = None,
 ) -> AddResult:
     """Create the device, or report the existing one unchanged (never a second
     certificate). ``root_ca`` gives the CA PEM devices trust (Amazon Root CA 1 on AWS, the
@@ -185,9 +186,11 @@ def add_device(
         ca_written = ca_path
     elif ca_path.exists():
         ca_written = ca_path
-    endpoint = iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+    if endpoint is None:
+        address = iot.describe_endpoint(endpointType="iot:Data-ATS")["endpointAddress"]
+        endpoint = (str(address), MQTT_PORT)
     return AddResult(
-        device_id, thing, created, str(endpoint), MQTT_PORT, thing,
+        device_id, thing, created, endpoint[0], endpoint[1], thing,
         device_topic(scope.topic_filter, thing), cert_id, cert_path, key_path, ca_written,
     )  # fmt: skip
 

@@ -1,0 +1,70 @@
+"""Where a deployment's devices connect, and the CA they trust there.
+
+On AWS: the account's ``iot:Data-ATS`` endpoint on port 8883 and Amazon Root CA 1. On the
+embedded AWS: its broker on 127.0.0.1 and the emulator's CA, which the emulator publishes
+at ``GET /_iotpipe/mqtt`` (public facts: a host, a port, a CA certificate).
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from iotpipe.devices.identity import MQTT_PORT, amazon_root_ca
+from iotpipe.errors import IotpipeError
+from iotpipe.state import home
+from iotpipe.target import Deployment
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+
+def device_dir(dep: Deployment) -> Path:
+    """Where `devices add` writes a deployment's device files by default."""
+    return home() / "devices" / dep.names.deployment
+
+
+def local_mqtt(endpoint_url: str) -> dict[str, Any]:
+    """The embedded AWS's MQTT endpoint and CA (``GET /_iotpipe/mqtt``: public facts)."""
+    url = f"{endpoint_url.rstrip('/')}/_iotpipe/mqtt"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as reply:  # noqa: S310 - our own http URL
+            info: dict[str, Any] = json.loads(reply.read())
+    except (OSError, ValueError) as exc:
+        raise IotpipeError(
+            f"the embedded AWS at {endpoint_url} has no MQTT endpoint ({exc}); "
+            "restart it with `iotpipe local stop` and any command"
+        ) from exc
+    return info
+
+
+def _embedded(dep: Deployment) -> bool:
+    """On the embedded AWS over HTTP (moto in-process, in unit tests, has no broker)."""
+    return bool(dep.gateway.local and dep.gateway.endpoint_url)
+
+
+def endpoint_for(dep: Deployment) -> Endpoint:
+    """The embedded broker, or the account's ATS endpoint on port 8883 (never the legacy
+    VeriSign ``iot:Data`` one, which Amazon Root CA 1 does not sign)."""
+    if _embedded(dep):
+        info = local_mqtt(str(dep.gateway.endpoint_url))
+        return Endpoint(str(info["host"]), int(info["port"]))
+    address = dep.gateway.client("iot").describe_endpoint(endpointType="iot:Data-ATS")
+    return Endpoint(str(address["endpointAddress"]), MQTT_PORT)
+
+
+def root_ca_for(dep: Deployment) -> Callable[[], str] | None:
+    """What gives the CA certificate (PEM) a device must trust; None where no device can
+    connect (moto in-process, in unit tests)."""
+    if _embedded(dep):
+        return lambda: str(local_mqtt(str(dep.gateway.endpoint_url))["ca_pem"])
+    if dep.gateway.local:
+        return None
+    return amazon_root_ca
