@@ -330,13 +330,22 @@ class SendOptions:
 
 
 def message_source(
-    config: Config, opts: SendOptions, seed: int, now: datetime
+    config: Config,
+    opts: SendOptions,
+    seed: int,
+    now: datetime,
+    device_ids: list[str] | None = None,
 ) -> Iterator[Message]:
-    """The simulated fleet (or the replayed file), lazily."""
+    """The simulated fleet (or the replayed file), lazily. ``device_ids``: these devices
+    (the identities `--via mqtt` sends as) unless ``--devices`` says how many."""
     if opts.file is not None:
         return replay_file(opts.file, opts.messages, opts.via)
     count = opts.count() or DEFAULT_MESSAGES
-    fleet = Fleet(default_devices(opts.devices, config.devices), config.sensors, seed)
+    if device_ids and opts.devices is None:
+        devices = [_device(d, i, config.devices) for i, d in enumerate(device_ids)]
+    else:
+        devices = default_devices(opts.devices, config.devices)
+    fleet = Fleet(devices, config.sensors, seed)
     start, interval = timing(count, opts.rate, now)
     ratio = DEFAULT_INVALID_RATIO if opts.invalid_ratio is None else opts.invalid_ratio
     return fleet.messages(count, start, interval, ratio)

@@ -27,7 +27,7 @@ class BadLine(UsageError):
 
 def line_limit(via: str) -> tuple[int, str]:
     """The largest line ``via`` can carry, and what sets that limit."""
-    if via == "iot":
+    if via in ("iot", "mqtt"):
         return IOT_MESSAGE_BYTES, "128 KiB, the most an MQTT message to AWS IoT Core holds"
     return KINESIS_RECORD_BYTES, "1 MiB, the most a Kinesis record holds"
 

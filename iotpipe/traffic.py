@@ -369,6 +369,11 @@ def _pump(
 
 
 def sink_for(dep: Deployment, via: str, backoff: Backoff | None = None) -> Sink:
+    if via == "mqtt":
+        # Deferred: mqttsend builds on this module, and paho loads only when MQTT is used.
+        from iotpipe.mqttsend import mqtt_sink
+
+        return mqtt_sink(dep)
     if via == "iot":
         return IotSink(iot_data_client(dep.gateway), dep.config.iot_rule.topic, backoff)
     return KinesisSink(dep.gateway.client("kinesis"), dep.names.stream, backoff)

@@ -102,10 +102,11 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> str:
 )
 @click.option(
     "--via",
-    type=click.Choice(["kinesis", "iot"]),
+    type=click.Choice(["kinesis", "iot", "mqtt"]),
     default="kinesis",
     show_default=True,
-    help="kinesis: PutRecords; iot: publish to the rule's topic.",
+    help="kinesis: PutRecords; iot: HTTP publish to the rule's topic; mqtt: as real "
+    "devices over MQTT with mutual TLS, one connection per `devices add` identity.",
 )
 @click.option(
     "--file",
@@ -134,20 +135,27 @@ def send_test(**kwargs: Any) -> None:
     total, replayed = _replay_source(opts)
     dep = app.deployment()
     seed = opts.seed if opts.seed is not None else random.randrange(2**31)
-    messages = replayed or message_source(dep.config, opts, seed, datetime.now(UTC))
-    target = dep.config.iot_rule.topic if opts.via == "iot" else dep.names.stream
+    sink = sink_for(dep, opts.via)
+    ids = getattr(sink, "device_ids", None)  # --via mqtt: the identities it sends as
+    if ids:
+        app.note(
+            f"Sending over MQTT as {len(ids)} device(s) with identities "
+            "(add more with: iotpipe devices add ID)."
+        )
+    messages = replayed or message_source(dep.config, opts, seed, datetime.now(UTC), ids)
+    target = dep.names.stream if opts.via == "kinesis" else dep.config.iot_rule.topic
     extra: dict[str, Any] = {"via": opts.via, "to": target}
     extra.update({"file": str(opts.file)} if opts.file else {"seed": seed})
     file = str(opts.file) if opts.file else None
     rerun = rerun_note(file, seed, opts.seed is not None, total)
     summary = Summary()
-    watch = rule_watch(dep) if opts.via == "iot" else None  # what the rule did not deliver
+    watch = rule_watch(dep) if opts.via != "kinesis" else None  # what the rule did not deliver
     try:
         with send_progress(app.err, total, opts.rate) as on_batch:
             set_interrupt_note(rerun)
             deliver(
                 messages,
-                sink_for(dep, opts.via),
+                sink,
                 rate=opts.rate,
                 workers=opts.workers,
                 on_batch=on_batch,
@@ -158,6 +166,8 @@ def send_test(**kwargs: Any) -> None:
         if not isinstance(exc, KeyboardInterrupt | SystemExit):
             app.note(rerun)
         raise
+    finally:
+        getattr(sink, "close", lambda: None)()  # MQTT connections; HTTP sinks hold none
     lost = watch.not_delivered() if watch is not None else None
     if watch is not None:
         extra["not_delivered_by_rule"] = lost
@@ -242,10 +252,10 @@ def _check_query_usage(preset: str, sql: str | None) -> None:
 )
 @click.option(
     "--probe-via",
-    type=click.Choice(["iot", "kinesis"]),
+    type=click.Choice(["iot", "kinesis", "mqtt"]),
     default="iot",
     show_default=True,
-    help="Where the probe enters the pipeline.",
+    help="Where the probe enters the pipeline (mqtt: from a device identity).",
 )
 @click.option(
     "--probe-timeout",

@@ -32,7 +32,7 @@ def no_aws(monkeypatch: pytest.MonkeyPatch) -> None:
         (["send-test", "--messages", "5", "--duration", "3", "--rate", "1"], "not both"),
         (["send-test", "--duration", "3"], "--duration needs --rate"),
         (["send-test", "--invalid-ratio", "2"], "fraction from 0 to 1"),
-        (["send-test", "--via", "mqtt"], "'mqtt' is not one of"),
+        (["send-test", "--via", "smtp"], "'smtp' is not one of"),
         (["query", "--since", "1hour"], "not a duration"),
         (["query", "nonsense"], "is not one of"),
         (["query", "-o", "xml"], "is not one of"),
