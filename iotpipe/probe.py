@@ -21,7 +21,7 @@ from typing import Any
 from iotpipe import quarantine, query
 from iotpipe.fleet import Message, iso_ms
 from iotpipe.target import Deployment
-from iotpipe.traffic import IotSink, KinesisSink, deliver, iot_data_client
+from iotpipe.traffic import deliver, sink_for
 from iotpipe.verdict import Check
 
 
@@ -97,12 +97,12 @@ class Probe:
 
 
 def _send(dep: Deployment, probe: Probe, via: str) -> None:
-    gw = dep.gateway
-    if via == "iot":
-        sink: Any = IotSink(iot_data_client(gw), dep.config.iot_rule.topic)
-    else:
-        sink = KinesisSink(gw.client("kinesis"), dep.names.stream)
-    summary = deliver(probe.messages(), sink, workers=1)
+    """The same sinks as send-test; over MQTT the probe is carried by a device identity."""
+    sink = sink_for(dep, via)
+    try:
+        summary = deliver(probe.messages(), sink, workers=1)
+    finally:
+        getattr(sink, "close", lambda: None)()
     if summary.failed:
         raise RuntimeError(f"could not send the probe messages: {dict(summary.errors)}")
 
