@@ -12,7 +12,8 @@ resolves to 127.0.0.1), and lets anything on the machine reset it. So, in this o
 3. moto's admin routes (``/moto-api/*``, which can reset or replace everything) and
    ``/_iotpipe/*`` need the token that only ``local.json`` (mode 0600) holds, in the
    ``X-Iotpipe-Token`` header. ``/_iotpipe/health`` stays open: it answers ``{"ok": true}``
-   and nothing else, and it is how a starting client learns the emulator is up.
+   and nothing else, and it is how a starting client learns the emulator is up; so does
+   ``/_iotpipe/mqtt`` (the broker's host and port and the CA certificate, all public).
 4. Every other request is an AWS API call: its SigV4 signature is checked (`sigv4`).
 
 A refusal is HTTP 403 with a body that says why, in the shape the caller's protocol
@@ -32,6 +33,8 @@ from iotpipe.local import sigv4
 
 TOKEN_HEADER = "X-Iotpipe-Token"  # noqa: S105 (a header name)
 HEALTH = "/_iotpipe/health"
+# The MQTT endpoint and CA certificate: public facts a device needs (devices add, send-test).
+MQTT_INFO = "/_iotpipe/mqtt"
 _XML_SERVICES = frozenset({"s3", "s3-object-lambda", "sts", "iam", "sns", "ec2", "cloudformation"})
 WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 
@@ -54,8 +57,9 @@ def own_origins(port: int) -> frozenset[str]:
 
 
 def is_admin(path: str) -> bool:
-    """Routes that need the token: moto's admin API and iotpipe's own (but health)."""
-    if path == HEALTH:
+    """Routes that need the token: moto's admin API and iotpipe's own (but health and the
+    MQTT endpoint's public facts)."""
+    if path in (HEALTH, MQTT_INFO):
         return False
     return path.startswith(("/moto-api", "/_iotpipe/")) or path == "/favicon.ico"
 
