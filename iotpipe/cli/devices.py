@@ -17,14 +17,10 @@ from rich.table import Table
 
 from iotpipe import devices as dv
 from iotpipe.cli.app import App, ask, current_app, guarded, output_option
-from iotpipe.devices.endpoint import device_dir, endpoint_for, root_ca_for
+from iotpipe.devices.endpoint import add_to, device_dir, scope_of
 from iotpipe.devices.identity import key_paths
 from iotpipe.errors import UsageError
 from iotpipe.target import Deployment
-
-
-def _scope(dep: Deployment) -> dv.Scope:
-    return dv.Scope(dep.names, dep.config.iot_rule.topic, dep.names.tags(dict(dep.config.tags)))
 
 
 def _out_dir(dep: Deployment, out: str | None) -> Path:
@@ -56,17 +52,7 @@ def add(
     attributes = dv.thing_attributes(location, device_type, dv.parse_attrs(attrs))
     dep = app.deployment()
     with dep:
-        iot = dep.gateway.client("iot")
-        where = endpoint_for(dep)
-        result = dv.add_device(
-            iot,
-            _scope(dep),
-            device_id,
-            attributes,
-            _out_dir(dep, out),
-            root_ca_for(dep),
-            (where.host, where.port),
-        )
+        result = add_to(dep, device_id, attributes, _out_dir(dep, out))
     if app.output == "json":
         app.print_json(result.to_dict())
         return
@@ -85,7 +71,7 @@ def list_() -> None:
     app = current_app()
     dep = app.deployment()
     with dep:
-        found = dv.list_devices(dep.gateway.client("iot"), _scope(dep))
+        found = dv.list_devices(dep.gateway.client("iot"), scope_of(dep))
     if app.output == "json":
         app.print_json([d.to_dict() for d in found])
         return
@@ -119,7 +105,7 @@ def remove(device_id: str, out: str | None, yes: bool) -> None:
         files = [p for p in key_paths(_out_dir(dep, out), device_id)[:2] if p.exists()]
         if not _confirmed(app, dep, device_id, files, yes):
             return
-        removed = dv.remove_device(dep.gateway.client("iot"), _scope(dep), device_id)
+        removed = dv.remove_device(dep.gateway.client("iot"), scope_of(dep), device_id)
     for path in files:
         path.unlink(missing_ok=True)
     _render_removed(app, device_id, removed, files)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iotpipe.devices.identity import MQTT_PORT, amazon_root_ca
+from iotpipe.devices.identity import MQTT_PORT, AddResult, Scope, add_device, amazon_root_ca
 from iotpipe.errors import IotpipeError
 from iotpipe.state import home
 from iotpipe.target import Deployment
@@ -68,3 +68,26 @@ def root_ca_for(dep: Deployment) -> Callable[[], str] | None:
     if dep.gateway.local:
         return None
     return amazon_root_ca
+
+
+def scope_of(dep: Deployment) -> Scope:
+    return Scope(dep.names, dep.config.iot_rule.topic, dep.names.tags(dict(dep.config.tags)))
+
+
+def add_to(
+    dep: Deployment,
+    device_id: str,
+    attributes: dict[str, str] | None = None,
+    out_dir: Path | None = None,
+) -> AddResult:
+    """`devices add` on a resolved deployment: the device, its files, where it connects."""
+    where = endpoint_for(dep)
+    return add_device(
+        dep.gateway.client("iot"),
+        scope_of(dep),
+        device_id,
+        attributes or {},
+        out_dir or device_dir(dep),
+        root_ca_for(dep),
+        (where.host, where.port),
+    )
