@@ -37,6 +37,7 @@ def test_demo_exits_0_from_a_fresh_checkout(tmp_path: Path) -> None:
             "send-test",
             "wait for the pipeline",
             "query presets",
+            "a device over MQTT",
             "verify --probe",
             "down",
         ]
@@ -49,6 +50,8 @@ def test_demo_exits_0_from_a_fresh_checkout(tmp_path: Path) -> None:
         }
         assert any(r["reason"] == "out_of_range" for r in report["queries"]["quality"])
         assert all(c["ok"] for c in report["checks"])
+        assert any("via mqtt" in c["name"] for c in report["checks"])  # a device's publish
+        assert report["device"]["client_id"].endswith("-demo-device")
         assert read_state(home / "demo") is None  # the demo stopped the emulator it started
         assert read_state(home) is None  # and started none in the folder's own home
         assert not list((home / "demo").glob("iot-telemetry*.json"))  # removed its deployment
