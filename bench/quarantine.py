@@ -25,7 +25,7 @@ from typing import Any
 
 from benchaws import create_timestream_table
 
-from iotpipe.quarantine import Quarantined, quality, quarantine_report
+from iotpipe.failurequeue import Quarantined, quality, quarantine_report
 from lambda_handler import report
 
 QUEUE, FUNCTION, RULE = "bench-failures", "bench-quarantine", "bench_rule"

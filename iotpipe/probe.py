@@ -18,8 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from iotpipe import quarantine, query
+from iotpipe import failurequeue
+from iotpipe.failurequeue import Quarantined
 from iotpipe.fleet import Message, iso_ms
+from iotpipe.query import store_for
+from iotpipe.stores.timestream import PROBE_DEVICE_PREFIX, probe_sql
 from iotpipe.target import Deployment
 from iotpipe.traffic import deliver, sink_for
 from iotpipe.verdict import Check
@@ -40,7 +43,7 @@ class Probe:
     def for_deployment(cls, dep: Deployment, now: datetime, token: str | None = None) -> Probe:
         cfg = dep.config
         token = token or secrets.token_hex(4)
-        device = f"{query.PROBE_DEVICE_PREFIX}{token}"  # the marker every preset leaves out
+        device = f"{PROBE_DEVICE_PREFIX}{token}"  # the marker every preset leaves out
         measure = "temperature" if "temperature" in cfg.sensors else sorted(cfg.sensors)[0]
         rng = cfg.sensors[measure]
         mid = (rng.min + rng.max) / 2
@@ -72,23 +75,15 @@ class Probe:
         return out
 
     def sql(self, dep: Deployment) -> str:
-        source = f'"{dep.names.database}"."{dep.names.table}"'
-        dev = query.literal(self.device)
-        if dep.config.timestream.record_model == "multi":
-            return (
-                f'SELECT time, "{self.measure}" AS v FROM {source} WHERE DeviceId = {dev} '
-                f"AND measure_name = 'metrics' AND time > ago(1h)"
-            )
-        return (
-            f"SELECT time, measure_value::double AS v FROM {source} WHERE DeviceId = {dev} "
-            f"AND measure_name = '{self.measure}' AND time > ago(1h)"
-        )
+        """The Timestream query for this probe's rows (what ``probe_rows`` runs there)."""
+        names, model = dep.names, dep.config.timestream.record_model
+        return probe_sql(names.database, names.table, model, self.device, self.measure)
 
     def rows_at(self, rows: list[dict[str, Any]], offset_ms: int) -> list[dict[str, Any]]:
         stamp = iso_ms(self.when + timedelta(milliseconds=offset_ms)).replace("T", " ")[:-1]
         return [r for r in rows if str(r.get("time", "")).startswith(stamp)]
 
-    def mine(self, q: quarantine.Quarantined) -> bool:
+    def mine(self, q: Quarantined) -> bool:
         body = q.fields
         text = str(body.get("payload", ""))
         if "payloadBase64" in body:
@@ -119,28 +114,28 @@ def run_probe(
 ) -> list[Check]:
     """Send the probe pair and poll (backoff 0.5 s x1.5 up to 5 s) until both are seen."""
     probe = Probe.for_deployment(dep, now(), token)
-    ts = dep.gateway.client("timestream-query")
+    store = store_for(dep)
     sqs = dep.gateway.client("sqs")
-    url = quarantine.failure_queue_url(dep)
+    url = failurequeue.existing_queue_url(dep)
     started = clock()
     _send(dep, probe, via)
     valid: list[dict[str, Any]] = []
-    quarantined: quarantine.Quarantined | None = None
+    quarantined: Quarantined | None = None
     delay = 0.5
     while True:
         if not valid:
-            valid = probe.rows_at(query.run(ts, probe.sql(dep)).rows, 0)
+            valid = probe.rows_at(store.probe_rows(probe.device, probe.measure), 0)
         if quarantined is None:
-            with quarantine.peek(sqs, url, wait_s=quarantine.long_poll_s(dep)) as messages:
+            with failurequeue.peek(sqs, url, wait_s=failurequeue.long_poll_s(dep)) as messages:
                 quarantined = next((q for q in messages if probe.mine(q)), None)
                 if quarantined is not None:
-                    quarantine.forget(sqs, url, quarantined)  # the probe cleans up after itself
+                    failurequeue.forget(sqs, url, quarantined)  # the probe cleans up after itself
         if (valid and quarantined) or clock() - started > timeout_s:
             break
         sleep(delay)
         delay = min(delay * 1.5, 5.0)
     took = f"{clock() - started:.1f} s"
-    leaked = probe.rows_at(query.run(ts, probe.sql(dep)).rows, 1)
+    leaked = probe.rows_at(store.probe_rows(probe.device, probe.measure), 1)
     return _probe_checks(dep, probe, via, took, valid, leaked, quarantined)
 
 
@@ -151,7 +146,7 @@ def _probe_checks(
     took: str,
     valid: list[dict[str, Any]],
     leaked: list[dict[str, Any]],
-    quarantined: quarantine.Quarantined | None,
+    quarantined: Quarantined | None,
 ) -> list[Check]:
     """What the probe saw, as checks with a fix for each failure."""
     logs = f"the function's logs (aws logs tail {dep.names.log_group})"

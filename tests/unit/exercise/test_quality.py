@@ -18,7 +18,7 @@ import boto3
 import pytest
 
 from iotpipe import metrics
-from iotpipe.quarantine import peek, quarantine_report, sample
+from iotpipe.failurequeue import peek, quarantine_report, sample
 from lambda_handler import report
 
 FN, RULE, QUEUE = "iotpipe-fn", "iotpipe_rule", "iotpipe-failures"

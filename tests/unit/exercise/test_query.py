@@ -14,21 +14,20 @@ from botocore.stub import Stubber
 
 from iotpipe.cli.exercise import to_csv, to_json
 from iotpipe.errors import IotpipeError, UsageError
-from iotpipe.quarantine import Quarantined, forget, peek, quality
-from iotpipe.query import (
+from iotpipe.failurequeue import Quarantined, forget, peek, quality
+from iotpipe.query import query_deployment
+from iotpipe.resources.errors import ServiceUnavailableError
+from iotpipe.stores.base import Result, seconds
+from iotpipe.stores.timestream import (
     PROBE_DEVICE_PREFIX,
-    Result,
     Scope,
     by_device_sql,
     per_minute_sql,
     preset,
-    query_deployment,
     recent_sql,
     run,
-    seconds,
     value,
 )
-from iotpipe.resources.errors import ServiceUnavailableError
 
 COLS = [
     {"Name": "DeviceId", "Type": {"ScalarType": "VARCHAR"}},

@@ -8,7 +8,7 @@ import pytest
 from iotpipe.local.tsquery import QueryEngine
 from iotpipe.local.tsstore import TimestreamStore
 
-query = pytest.importorskip("iotpipe.query")
+query = pytest.importorskip("iotpipe.stores.timestream")
 
 A, R = "123456789012", "us-east-1"
 MEASURES = ("temperature", "humidity", "pressure", "vibration")

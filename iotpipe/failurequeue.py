@@ -1,5 +1,7 @@
 """The failure queue and what it stands for: the ``quality`` preset and the probe.
 
+(The function's side, which builds the queue's messages, is ``lambda_handler/quarantine.py``.)
+
 Quarantined messages never reach Timestream. ``quality`` counts them by reason from
 CloudWatch metrics (`iotpipe.metrics`: exact and constant-time at any depth) and shows a
 bounded sample of the queue for examples, read with VisibilityTimeout=0 so that nothing
@@ -21,7 +23,7 @@ from botocore.exceptions import ClientError
 from iotpipe import metrics
 from iotpipe.aws import is_not_found
 from iotpipe.errors import IotpipeError
-from iotpipe.query import Result, seconds
+from iotpipe.stores.base import Result, seconds
 from iotpipe.target import Deployment
 from lambda_handler.reasons import REASONS
 
@@ -224,17 +226,26 @@ def quality(
     return Result(columns, types, rows)
 
 
-def failure_queue_url(dep: Deployment) -> str:
-    sqs = dep.gateway.client("sqs")
+def queue_url_or_none(sqs: Any, name: str) -> str | None:
+    """The queue's URL from SQS; None when there is no such queue."""
     try:
-        return str(sqs.get_queue_url(QueueName=dep.names.queue)["QueueUrl"])
+        return str(sqs.get_queue_url(QueueName=name)["QueueUrl"])
     except ClientError as exc:
         if is_not_found(exc):
-            raise IotpipeError(
-                f"The failure queue {dep.names.queue} does not exist: run 'iotpipe up' "
-                "(with event_source.failure_queue: true)."
-            ) from None
+            return None
         raise
+
+
+def existing_queue_url(dep: Deployment) -> str:
+    """The deployment's failure queue, which must exist to be read (unlike ``up``'s,
+    ``resources.common.failure_queue_url``, which may name a queue still to be made)."""
+    url = queue_url_or_none(dep.gateway.client("sqs"), dep.names.queue)
+    if url is None:
+        raise IotpipeError(
+            f"The failure queue {dep.names.queue} does not exist: run 'iotpipe up' "
+            "(with event_source.failure_queue: true)."
+        )
+    return url
 
 
 def long_poll_s(dep: Deployment) -> int:
@@ -263,7 +274,7 @@ def quarantine_report(dep: Deployment, *, since: str | None, device: str | None)
     dimension (one per device would be a metric per device and reason).
     """
     sqs = dep.gateway.client("sqs")
-    url = failure_queue_url(dep)
+    url = existing_queue_url(dep)
     depth, retention = queue_depth(sqs, url)
     examples = sample(sqs, url, wait_s=long_poll_s(dep))
     span = seconds(since) if since else retention
