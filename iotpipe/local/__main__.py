@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from iotpipe.local.patching import PatchError
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m iotpipe.local")
@@ -20,10 +22,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", type=Path, default=None)
     args = parser.parse_args(argv)
 
-    from iotpipe.local.patches import PatchError
-    from iotpipe.local.server import run
-
     try:
+        # Deferred: importing the server imports moto's classes, which raises PatchError
+        # when moto moved one (exit 3 and the message, not a traceback).
+        from iotpipe.local.server import run
+
         return run(args.home, args.port, args.log)
     except PatchError as e:
         print(f"iotpipe local: {e}", file=sys.stderr, flush=True)

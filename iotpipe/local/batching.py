@@ -47,7 +47,7 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class BatchOutcome:
     """What one invocation meant for its batch."""
 
     kind: Literal["ok", "partial", "error"]
@@ -63,7 +63,7 @@ class Discard:
     records: list[StreamRecord]
     condition: str
     invoke_count: int
-    last: Outcome | None = None
+    last: BatchOutcome | None = None
 
 
 @dataclass
@@ -77,34 +77,34 @@ class BatchResult:
 
 def interpret(
     ok: bool, payload: Any, batch: list[StreamRecord], report_item_failures: bool, error: str = ""
-) -> Outcome:
-    """Turn an invocation result into an Outcome, following the partial-batch rules.
+) -> BatchOutcome:
+    """Turn an invocation result into a BatchOutcome, following the partial-batch rules.
 
     Success: no batchItemFailures, null or []. Whole-batch failure: a function error, or
     an entry whose itemIdentifier is missing/empty/misspelled or not in the batch.
     """
     if not ok:
-        return Outcome("error", function_error="Unhandled", message=error)
+        return BatchOutcome("error", function_error="Unhandled", message=error)
     if not report_item_failures or not isinstance(payload, dict):
-        return Outcome("ok")
+        return BatchOutcome("ok")
     failures = payload.get("batchItemFailures")
     if not failures:
-        return Outcome("ok")
+        return BatchOutcome("ok")
     if not isinstance(failures, list):
-        return Outcome("error", message="batchItemFailures is not a list")
+        return BatchOutcome("error", message="batchItemFailures is not a list")
     index = {str(r.seq): i for i, r in enumerate(batch)}
     positions = []
     for item in failures:
         ident = item.get("itemIdentifier") if isinstance(item, dict) else None
         if not ident or str(ident) not in index:
-            return Outcome("error", message=f"invalid batchItemFailures entry {item!r}")
+            return BatchOutcome("error", message=f"invalid batchItemFailures entry {item!r}")
         positions.append(index[str(ident)])
-    return Outcome("partial", failed_from=min(positions), message="partial batch failure")
+    return BatchOutcome("partial", failed_from=min(positions), message="partial batch failure")
 
 
 def run_batch(
     records: list[StreamRecord],
-    invoke: Callable[[list[StreamRecord]], Outcome],
+    invoke: Callable[[list[StreamRecord]], BatchOutcome],
     policy: RetryPolicy,
     now: Callable[[], float],
     on_discard: Callable[[Discard], None] = lambda d: None,
@@ -118,7 +118,7 @@ def run_batch(
     # (records, retries used, invocations so far of these records)
     todo: deque[tuple[list[StreamRecord], int, int]] = deque([(records, 0, 0)])
 
-    def discard(batch: list[StreamRecord], condition: str, count: int, last: Outcome | None):
+    def discard(batch: list[StreamRecord], condition: str, count: int, last: BatchOutcome | None):
         d = Discard(batch, condition, count, last)
         result.discards.append(d)
         on_discard(d)

@@ -1,7 +1,7 @@
 """Event source mappings that run: one poller thread per (Kinesis mapping, shard).
 
 moto stores mappings but, with one present, tries to run the function in Docker for every
-single record. The emulator turns that off (see `patches`) and polls instead, like
+single record. The emulator turns that off (`lambdapatch.no_docker`) and polls instead, like
 Lambda: each poller reads its shard straight from moto's store (no HTTP), gathers a batch
 by BatchSize and MaximumBatchingWindowInSeconds, runs it through the function's worker
 and applies the failure rules of `batching` (partial batch response, bisect, retries,
@@ -19,9 +19,10 @@ import time
 from typing import Any
 
 from iotpipe.local import failures
+from iotpipe.local import motointernals as moto
 from iotpipe.local.batching import (
+    BatchOutcome,
     Discard,
-    Outcome,
     RetryPolicy,
     StreamRecord,
     interpret,
@@ -31,29 +32,10 @@ from iotpipe.local.batching import (
 from iotpipe.local.counters import COUNTERS
 from iotpipe.local.functions import FunctionPool
 from iotpipe.local.kinesispatch import PUT_SIGNAL, shard_records
-
-
-def all_backends(backend_dict: Any) -> list[tuple[str, str, Any]]:
-    """(account, region, backend) for every backend moto has created so far."""
-    return [
-        (account, region, backend)
-        for account, regions in list(backend_dict.items())
-        for region, backend in list(regions.items())
-    ]
-
-
-def latest_functions(backend: Any) -> list[Any]:
-    """The $LATEST of every function, read in place.
-
-    Not ``backend._lambdas.all()``: that deep-copies every function (code bytes included)
-    while worker threads update them, which is slow and can fail with "dictionary changed
-    size during iteration".
-    """
-    groups = list(backend._lambdas._functions.values())
-    return [g["latest"] for g in groups if g.get("latest") is not None]
-
+from iotpipe.poll import Backoff
 
 FREE_RETRIES = 8  # consecutive failed invokes before retries back off (0.1 s doubling, 2 s max)
+RETRY_BACKOFF = Backoff(first=0.1, factor=2.0, cap=2.0)
 
 
 class ShardPoller(threading.Thread):
@@ -123,13 +105,13 @@ class ShardPoller(threading.Thread):
             esm.uuid, "OK" if not result.errors else "PROBLEM: Function call failed"
         )
 
-    def _invoke(self, batch: list[StreamRecord], policy: RetryPolicy) -> Outcome:
+    def _invoke(self, batch: list[StreamRecord], policy: RetryPolicy) -> BatchOutcome:
         esm = self.esm
         if self.failures > FREE_RETRIES:  # back off, as Lambda does, once retries pile up
-            self.stopped.wait(min(2.0, 0.1 * 2 ** (self.failures - FREE_RETRIES - 1)))
+            self.stopped.wait(RETRY_BACKOFF.delay(self.failures - FREE_RETRIES - 1))
         fn = self.manager.function(esm)
         if fn is None:
-            outcome = Outcome("error", message=f"function {esm.function_arn} does not exist")
+            outcome = BatchOutcome("error", message=f"function {esm.function_arn} does not exist")
         else:
             event = {"Records": [self._event(r, fn.role) for r in batch]}
             res = self.manager.pool.invoke(fn, event)
@@ -201,7 +183,7 @@ class EsmManager:
         """Fix a LATEST/AT_TIMESTAMP start at creation time, then poll right away."""
         stream = self._stream(esm)
         if stream is not None:
-            for shard in list(stream.shards.values()):
+            for shard in moto.shards(stream):
                 self._starts[(esm.uuid, shard.shard_id)] = self._start_position(esm, shard)
         self.sync()
 
@@ -222,25 +204,11 @@ class EsmManager:
         return self._results.get(uuid)
 
     def function(self, esm: Any) -> Any:
-        from moto.awslambda.models import lambda_backends
+        return moto.function(esm.account_id, esm.region, esm.function_arn)
 
-        backend = lambda_backends[esm.account_id][esm.region]
-        try:
-            return backend.get_function(esm.function_arn)
-        except Exception:
-            return None
-
-    def _stream(self, esm: Any) -> Any:
-        from moto.kinesis.models import kinesis_backends
-
-        arn = esm.event_source_arn
-        if ":kinesis:" not in arn:
-            return None
-        region, account = arn.split(":")[3], arn.split(":")[4]
-        for stream in list(kinesis_backends[account][region].streams.values()):
-            if stream.arn == arn:
-                return stream
-        return None
+    @staticmethod
+    def _stream(esm: Any) -> Any:
+        return moto.stream_by_arn(esm.event_source_arn)
 
     @staticmethod
     def _start_position(esm: Any, shard: Any) -> int:
@@ -252,14 +220,12 @@ class EsmManager:
 
     def sync(self) -> None:
         """Start pollers for new mappings/shards, stop those of deleted mappings."""
-        from moto.awslambda.models import lambda_backends
-
         with self._lock:
-            current: dict[str, Any] = {}
-            for _, _, backend in all_backends(lambda_backends):
-                for esm in list(backend._event_source_mappings.values()):
-                    if ":kinesis:" in esm.event_source_arn:
-                        current[esm.uuid] = esm
+            current: dict[str, Any] = {
+                esm.uuid: esm
+                for _, _, esm in moto.all_event_source_mappings()
+                if ":kinesis:" in esm.event_source_arn
+            }
             self._mappings = current
             for key, poller in list(self._pollers.items()):
                 if current.get(key[0]) is not poller.esm or not poller.is_alive():
@@ -272,7 +238,7 @@ class EsmManager:
                 # A mapping seen for the first time starts at its StartingPosition; a shard
                 # that appears later (resharding) is read from its beginning.
                 known = any(k[0] == esm.uuid for k in self._starts)
-                for shard in list(stream.shards.values()):
+                for shard in moto.shards(stream):
                     key = (esm.uuid, shard.shard_id)
                     if key in self._pollers:
                         continue
@@ -285,14 +251,9 @@ class EsmManager:
                     poller.start()
             self.pool.prune(self._live_functions())
 
-    def _live_functions(self) -> set[tuple[str, str, str]]:
-        from moto.awslambda.models import lambda_backends
-
-        return {
-            (account, region, fn.function_name)
-            for account, region, backend in all_backends(lambda_backends)
-            for fn in latest_functions(backend)
-        }
+    @staticmethod
+    def _live_functions() -> set[tuple[str, str, str]]:
+        return {(a, r, fn.function_name) for a, r, fn in moto.all_latest_functions()}
 
     def _loop(self) -> None:
         while not self._stop.wait(0.25):

@@ -8,12 +8,14 @@ Two writers live in the emulator: the event source mapping's OnFailure destinati
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import uuid
 from typing import Any
 from urllib.parse import urlparse
 
+from iotpipe.local import motointernals as moto
 from iotpipe.local.batching import Discard
 from iotpipe.local.counters import COUNTERS
 
@@ -56,8 +58,6 @@ def iot_error_record(
     rule_name: str, topic: str, client_id: str, payload: bytes, failures: list[dict[str, str]]
 ) -> dict[str, Any]:
     """The message an IoT rule's errorAction receives when one of its actions failed."""
-    import base64
-
     return {
         "ruleName": rule_name,
         "topic": topic,
@@ -82,9 +82,7 @@ def queue_from_url(url: str, account: str, region: str) -> tuple[str, str, str]:
 
 def send_to_queue(account: str, region: str, queue_name: str, body: str) -> None:
     """SendMessage into moto's SQS (raises if the queue does not exist)."""
-    from moto.sqs.models import sqs_backends
-
-    sqs_backends[account][region].send_message(queue_name, body)
+    moto.send_message(account, region, queue_name, body)
     COUNTERS.add("failure_messages_sent")
 
 
@@ -96,19 +94,7 @@ def send_to_arn(destination_arn: str, body: dict[str, Any]) -> None:
     if service == "sqs":
         send_to_queue(account, region, name, text)
     elif service == "sns":
-        from moto.sns.models import sns_backends
-
-        sns_backends[account][region].publish(text, arn=destination_arn)
+        moto.sns_publish(account, region, destination_arn, text)
         COUNTERS.add("failure_messages_sent")
     else:
         raise ValueError(f"unsupported OnFailure destination {destination_arn}")
-
-
-def queue_depth(account: str, region: str, queue_name: str) -> int:
-    """Messages in a queue (visible and in flight), 0 if it does not exist."""
-    from moto.sqs.models import sqs_backends
-
-    queue = sqs_backends[account][region].queues.get(queue_name)
-    if queue is None:
-        return 0
-    return len(queue._messages)

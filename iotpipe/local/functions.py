@@ -15,6 +15,7 @@ invoke returns once the worker's log of it has been read, so its metrics are in.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -26,11 +27,12 @@ import threading
 import time
 import uuid
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from iotpipe.local import metrics
+from iotpipe.local import motointernals as moto
 from iotpipe.local.counters import COUNTERS
 
 REPORT_WAIT_S = 2.0  # at most, for the log of an invoke that answered
@@ -95,7 +97,6 @@ class _Stats:
     crashes: int = 0
     restarts: int = 0
     last_error: str = ""
-    pids: list[int] = field(default_factory=list)
 
 
 class FunctionWorker:
@@ -171,7 +172,6 @@ class FunctionWorker:
         self._replies = replies
         threading.Thread(target=self._read_replies, args=(proc, replies), daemon=True).start()
         threading.Thread(target=self._read_logs, args=(proc,), daemon=True).start()
-        self.stats.pids.append(proc.pid)
         return proc
 
     @staticmethod
@@ -303,20 +303,12 @@ class FunctionWorker:
 
 def _to_cloudwatch(spec: FunctionSpec, stream: str, events: list[dict[str, Any]]) -> None:
     """Append lines to moto's /aws/lambda/<name> log group (best effort)."""
-    try:
-        from moto.logs.models import logs_backends
-
-        logs = logs_backends[spec.account][spec.region]
-        group = f"/aws/lambda/{spec.name}"
-        logs.ensure_log_group(group)
-        logs.ensure_log_stream(group, stream)
-        logs.groups[group].streams[stream].put_log_events(events)
-    except Exception:  # noqa: S110 - logs are a convenience; never fail an invoke for them
-        pass
+    with contextlib.suppress(Exception):  # a convenience: never fail an invoke for it
+        moto.put_log_events(spec.account, spec.region, f"/aws/lambda/{spec.name}", stream, events)
 
 
 class FunctionPool:
-    """All workers of the emulator, keyed by function ARN."""
+    """All workers of the emulator, keyed by (account, region, function name)."""
 
     def __init__(self, home: Path, endpoint: str) -> None:
         self.home = home
@@ -379,10 +371,6 @@ class FunctionPool:
             workers = [self._workers.pop(key) for key in gone]
         for w in workers:
             w.kill()
-
-    def pids(self) -> list[int]:
-        with self._lock:
-            return [p for w in self._workers.values() for p in w.stats.pids]
 
     def shutdown(self) -> None:
         self._stop.set()

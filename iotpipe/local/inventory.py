@@ -3,59 +3,35 @@
 The emulator keeps everything in memory: stopping it loses every resource and record in
 it. ``iotpipe local stop`` therefore asks first when there is anything to lose, and this
 is how it knows (counters such as ``records_put`` count what flowed through, not what is
-still there). Reads moto's backends in place, like the rest of the emulator's status.
+still there). Reads moto's backends in place (`motointernals`), as the rest of status does.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from iotpipe.local.runtime import RUNTIME
 
 
 def held() -> dict[str, int]:
-    """Counts of what a stop would lose: resources by kind, and the data in them.
+    """Counts of what a stop would lose: resources by kind, and the data in them."""
+    # Deferred: it imports moto (half a second), and the CLI imports this module for
+    # `describe` only; `held` runs in the emulator.
+    from iotpipe.local import motointernals as moto
 
-    Runs in the emulator; its imports are here, not at the top, because the CLI imports
-    this module for :func:`describe` and must not load the emulator's pollers at start-up.
-    """
-    from moto.awslambda.models import lambda_backends
-    from moto.iam.models import iam_backends
-    from moto.iot.models import iot_backends
-    from moto.kinesis.models import kinesis_backends
-    from moto.sqs.models import sqs_backends
-
-    from iotpipe.local.esm import all_backends, latest_functions
-    from iotpipe.local.runtime import RUNTIME
-
-    streams = [s for _, _, b in all_backends(kinesis_backends) for s in list(b.streams.values())]
-    queues = [q for _, _, b in all_backends(sqs_backends) for q in list(b.queues.values())]
+    streams = moto.all_streams()
+    queues = moto.all_queues()
     return {
         "streams": len(streams),
-        "stream_records": sum(len(sh.records) for s in streams for sh in list(s.shards.values())),
-        "functions": sum(len(latest_functions(b)) for _, _, b in all_backends(lambda_backends)),
-        "timestream_tables": _table_count(),
+        "stream_records": sum(
+            len(moto.shard_records(sh)) for s in streams for sh in moto.shards(s)
+        ),
+        "functions": len(moto.all_latest_functions()),
+        "timestream_tables": moto.timestream_table_count(),
         "timestream_rows": RUNTIME.store.row_count(),
         "queues": len(queues),
-        "queued_messages": sum(len(q._messages) for q in queues),
-        "iot_rules": sum(len(b.rules) for _, _, b in all_backends(iot_backends)),
-        "iam_roles": sum(len(b.roles) for _, b in _global(iam_backends)),
+        "queued_messages": sum(moto.queued(q) for q in queues),
+        "iot_rules": len(moto.all_topic_rules()),
+        "iam_roles": moto.iam_role_count(),
     }
-
-
-def _table_count() -> int:
-    from moto.timestreamwrite.models import timestreamwrite_backends
-
-    from iotpipe.local.esm import all_backends
-
-    return sum(
-        len(db.tables)
-        for _, _, b in all_backends(timestreamwrite_backends)
-        for db in list(b.databases.values())
-    )
-
-
-def _global(backend_dict: Any) -> list[tuple[str, Any]]:
-    """IAM is global: moto keeps one backend per account under the "global" region."""
-    return [(account, regions["global"]) for account, regions in list(backend_dict.items())]
 
 
 def anything(counts: dict[str, int]) -> bool:

@@ -9,36 +9,46 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from iotpipe.local.runtime import original
+from iotpipe.local import motointernals as moto
+from iotpipe.local.iotrules import on_publish, validate_rule
+from iotpipe.local.iotsql import IotSqlError
+from iotpipe.local.patching import service
+
+IOT = service("iot")
+KEEP_PAYLOADS = 1000  # moto keeps every published payload; keep the recent ones
 
 
-def publish(self: Any, topic: str, payload: bytes) -> None:
-    from iotpipe.local.iotrules import on_publish
-
-    original("moto.iotdata.models", "IoTDataPlaneBackend", "publish")(self, topic, payload)
-    if len(self.published_payloads) > 1000:  # moto keeps every payload; keep the recent ones
-        del self.published_payloads[:-1000]
+@IOT.patch(moto.IoTDataPlaneBackend, "publish", pass_original=True)
+def publish(original: Callable[..., None], self: Any, topic: str, payload: bytes) -> None:
+    original(self, topic, payload)
+    moto.trim_published(self, KEEP_PAYLOADS)
     data = payload if isinstance(payload, bytes) else str(payload).encode()
     on_publish(self.account_id, self.region_name, topic, data)
 
 
-def validated(attr: str) -> Callable[..., Any]:
-    def replacement(self: Any, rule_name: str, *args: Any, **kwargs: Any) -> Any:
-        from moto.iot.exceptions import InvalidRequestException
+def _validate(sql: str, kwargs: dict[str, Any]) -> None:
+    try:
+        validate_rule(
+            sql,
+            kwargs.get("aws_iot_sql_version"),
+            kwargs.get("actions") or [],
+            kwargs.get("error_action"),
+        )
+    except IotSqlError as e:
+        raise moto.InvalidRequestException(f"{e} (iotpipe embedded AWS)") from None
 
-        from iotpipe.local.iotrules import validate_rule
-        from iotpipe.local.iotsql import IotSqlError
 
-        sql = args[0] if args else kwargs.get("sql", "")
-        try:
-            validate_rule(
-                sql,
-                kwargs.get("aws_iot_sql_version"),
-                kwargs.get("actions") or [],
-                kwargs.get("error_action"),
-            )
-        except IotSqlError as e:
-            raise InvalidRequestException(f"{e} (iotpipe embedded AWS)") from None
-        return original("moto.iot.models", "IoTBackend", attr)(self, rule_name, *args, **kwargs)
+@IOT.patch(moto.IoTBackend, "create_topic_rule", pass_original=True)
+def create_topic_rule(
+    original: Callable[..., Any], self: Any, rule_name: str, sql: str, **kwargs: Any
+) -> Any:
+    _validate(sql, kwargs)
+    return original(self, rule_name, sql, **kwargs)
 
-    return replacement
+
+@IOT.patch(moto.IoTBackend, "replace_topic_rule", pass_original=True)
+def replace_topic_rule(
+    original: Callable[..., Any], self: Any, rule_name: str, **kwargs: Any
+) -> Any:
+    _validate(kwargs.get("sql", ""), kwargs)
+    return original(self, rule_name, **kwargs)

@@ -1,7 +1,7 @@
 """IoT topic rules that fire: ``iot-data publish`` runs every enabled rule whose filter matches.
 
-moto's publish only stores the payload. The emulator's hook (see `patches`) calls
-`on_publish`, which evaluates each matching rule's SQL (`iotsql`) and runs its actions
+moto's publish only stores the payload. The emulator's replacement (`iotpatch.publish`)
+and the MQTT broker (`mqttd`) call `on_publish`, which evaluates each matching rule's SQL (`iotsql`) and runs its actions
 in-process; when an action fails, the rule's errorAction receives AWS's error message.
 Rules run synchronously inside the publish call, so a test can read the stream right after.
 Like IoT Core, every rule publishes its metrics to CloudWatch (namespace AWS/IoT:
@@ -25,13 +25,15 @@ from functools import lru_cache
 from typing import Any
 
 from iotpipe.local import failures, metrics
+from iotpipe.local import motointernals as moto
 from iotpipe.local.counters import COUNTERS
 from iotpipe.local.iotsql import (
-    Context,
     IotSqlError,
+    PublishedMessage,
     Rule,
     check_template,
     parse_rule,
+    substitute,
 )
 
 log = logging.getLogger("iotpipe.local.iot")
@@ -92,18 +94,16 @@ def on_publish(account: str, region: str, topic: str, payload: bytes, client_id:
     action runs - the errorAction is for failed actions, not for the rule's SQL.
     An empty payload counts as an empty JSON object, as on AWS.
     """
-    from moto.iot.models import iot_backends
-
     COUNTERS.add("iot_messages")
     parsed = _json_object(payload)
-    ctx = Context(
+    ctx = PublishedMessage(
         payload=parsed,
         topic=topic,
         client_id=client_id or "iotpipe-local",
         timestamp_ms=int(time.time() * 1000),
     )
     fired = 0
-    for rule in list(iot_backends[account][region].rules.values()):
+    for rule in moto.topic_rules(account, region):
         program = _program(rule, topic)
         if program is None:
             continue
@@ -161,7 +161,7 @@ def _parse_error(account: str, region: str, rule_name: str, payload: bytes) -> N
 
 
 def _run_actions(
-    account: str, region: str, rule: Any, ctx: Context, body: bytes, original: bytes
+    account: str, region: str, rule: Any, ctx: PublishedMessage, body: bytes, original: bytes
 ) -> None:
     errors: list[dict[str, str]] = []
     for action in rule.actions:
@@ -200,35 +200,23 @@ def _resource(kind: str, params: dict[str, Any]) -> str:
 
 
 def _run(
-    account: str, region: str, kind: str, params: dict[str, Any], ctx: Context, body: bytes
+    account: str, region: str, kind: str, params: dict[str, Any], ctx: PublishedMessage, body: bytes
 ) -> None:
     if kind == "kinesis":
-        from moto.kinesis.models import kinesis_backends
-
         key_template = params.get("partitionKey") or "${newuuid()}"
-        key = _substitute(key_template, ctx) or str(uuid.uuid4())
+        key = substitute(key_template, ctx) or str(uuid.uuid4())
         explicit = params.get("explicitHashKey")
-        # moto annotates stream_arn and explicit_hash_key as str, but its implementation
-        # (and its own PutRecord handler, which passes the optional request parameters
-        # through) takes None for both: a gap in moto's annotations.
-        kinesis_backends[account][region].put_record(
-            stream_arn=None,  # type: ignore[arg-type]
-            stream_name=_substitute(params["streamName"], ctx),
-            partition_key=key,
-            explicit_hash_key=_substitute(explicit, ctx) if explicit else None,  # type: ignore[arg-type]
-            data=base64.b64encode(body).decode(),
+        moto.put_record(
+            account,
+            region,
+            substitute(params["streamName"], ctx),
+            key,
+            substitute(explicit, ctx) if explicit else None,
+            base64.b64encode(body).decode(),
         )
     elif kind == "sqs":
         q_account, q_region, name = failures.queue_from_url(params["queueUrl"], account, region)
         text = base64.b64encode(body).decode() if params.get("useBase64") else body.decode()
-        from moto.sqs.models import sqs_backends
-
-        sqs_backends[q_account][q_region].send_message(name, text)
+        moto.send_message(q_account, q_region, name, text)
     else:
         raise IotSqlError(f"rule action '{kind}' is not supported by the embedded AWS")
-
-
-def _substitute(template: str, ctx: Context) -> str:
-    from iotpipe.local.iotsql import substitute
-
-    return substitute(template, ctx)

@@ -42,7 +42,7 @@ UNDEFINED: Any = _Undefined()
 
 
 @dataclass(frozen=True)
-class Context:
+class PublishedMessage:
     """What one published message offers to the SQL functions."""
 
     payload: Any
@@ -78,21 +78,21 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
     return tokens
 
 
-Expr = Callable[[Context], Any]
+Expr = Callable[[PublishedMessage], Any]
 
 
-def _segment(c: Context, args: list[Any]) -> Any:
+def _segment(c: PublishedMessage, args: list[Any]) -> Any:
     parts = c.topic.split("/")
     idx = args[0]
     return parts[idx - 1] if isinstance(idx, int) and 0 < idx <= len(parts) else UNDEFINED
 
 
-def _text_fn(fn: Callable[[str], str]) -> Callable[[Context, list[Any]], Any]:
+def _text_fn(fn: Callable[[str], str]) -> Callable[[PublishedMessage, list[Any]], Any]:
     return lambda c, a: fn(a[0]) if isinstance(a[0], str) else UNDEFINED
 
 
 # (name, arity) -> implementation over the evaluated arguments; None arity = 1 or more.
-_FUNCTIONS: dict[tuple[str, int | None], Callable[[Context, list[Any]], Any]] = {
+_FUNCTIONS: dict[tuple[str, int | None], Callable[[PublishedMessage, list[Any]], Any]] = {
     ("timestamp", 0): lambda c, a: c.timestamp_ms,
     ("topic", 0): lambda c, a: c.topic,
     ("topic", 1): _segment,
@@ -114,7 +114,7 @@ def _call(name: str, args: list[Expr]) -> Expr:
     if impl is None:
         raise IotSqlError(f"IoT SQL function {name}() with {n} argument(s) is not supported")
 
-    def call(c: Context) -> Any:
+    def call(c: PublishedMessage) -> Any:
         values = [a(c) for a in args]
         return UNDEFINED if UNDEFINED in values else impl(c, values)
 
@@ -124,7 +124,7 @@ def _call(name: str, args: list[Expr]) -> Expr:
 def _path(first: str) -> tuple[list[str | int], Expr]:
     steps: list[str | int] = [first]
 
-    def get(c: Context) -> Any:
+    def get(c: PublishedMessage) -> Any:
         value = c.payload
         for step in steps:
             if isinstance(step, int):
@@ -172,7 +172,7 @@ def _logic(op: str, lhs: Expr, rhs: Expr) -> Expr:
     """Three-valued AND/OR: Undefined unless the defined side decides it."""
     decisive = op == "OR"
 
-    def run(c: Context) -> Any:
+    def run(c: PublishedMessage) -> Any:
         a, b = _truthy(lhs(c)), _truthy(rhs(c))
         if a is decisive or b is decisive:
             return decisive
@@ -320,7 +320,7 @@ class Rule:
     def select_star_only(self) -> bool:
         return len(self.items) == 1 and self.items[0].star
 
-    def evaluate(self, ctx: Context) -> dict[str, Any] | None:
+    def evaluate(self, ctx: PublishedMessage) -> dict[str, Any] | None:
         """The outgoing message, or None when WHERE is not true."""
         if self.where is not None and self.where(ctx) is not True:
             return None
@@ -371,7 +371,7 @@ def _default_key(tokens: list[tuple[str, str]]) -> str:
 _TEMPLATE = re.compile(r"\$\{([^}]*)\}")
 
 
-def substitute(template: str, ctx: Context) -> str:
+def substitute(template: str, ctx: PublishedMessage) -> str:
     """Expand ``${expr}`` substitution templates; an undefined value expands to ''."""
 
     def one(m: re.Match[str]) -> str:
@@ -387,7 +387,7 @@ def substitute(template: str, ctx: Context) -> str:
 
 def check_template(template: str) -> None:
     """Raise IotSqlError if a substitution template uses anything unsupported."""
-    substitute(template, Context(payload={}, topic="t"))
+    substitute(template, PublishedMessage(payload={}, topic="t"))
 
 
 def _to_text(value: Any) -> str:

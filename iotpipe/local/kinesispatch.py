@@ -1,10 +1,9 @@
-"""Replacements for moto's Kinesis and server dispatch (wired in by `patches`).
+"""Replacements for moto's Kinesis, declared against the classes they change.
 
 moto recomputes the last sequence number by listing every key of a shard on each put
 (O(n): puts slow down as the stream grows), is not thread-safe on put, scans a shard from
 its start on GetRecords, serializes PutRecords responses with a slow generic serializer,
-lists its own package directory on every request, and invokes the mapped function once
-per record. Sequence numbers here are 56 digits like AWS's, so string order is numeric
+and invokes the mapped function once per record (see `lambdapatch.no_docker`). Sequence numbers here are 56 digits like AWS's, so string order is numeric
 order, and a shard's numbers are consecutive, which makes reads O(batch).
 
 moto's shard iterators are MIME base64 with a newline in them, so the recipe's
@@ -20,10 +19,14 @@ import base64
 import binascii
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
+from iotpipe.local import motointernals as moto
 from iotpipe.local.counters import COUNTERS
-from iotpipe.local.runtime import original
+from iotpipe.local.patching import service
+
+KINESIS = service("kinesis")
 
 SEQ_BASE = 49 * 10**54  # 56 digits, like real Kinesis sequence numbers
 SEQ_SHARD_SPAN = 10**40
@@ -54,7 +57,7 @@ def shard_records(shard: Any, after: int, limit: int) -> list[Any]:
 
     Relies on the patched put: a shard's sequence numbers are consecutive integers.
     """
-    records = shard.records
+    records = moto.shard_records(shard)
     first = edge_key(records)
     if first is None:
         return []
@@ -69,20 +72,25 @@ def shard_records(shard: Any, after: int, limit: int) -> list[Any]:
     return out
 
 
+@KINESIS.patch(moto.Shard, "get_max_sequence_number")
 def max_seq(self: Any) -> int:
-    return edge_key(self.records, last=True) or 0
+    return edge_key(moto.shard_records(self), last=True) or 0
 
 
+@KINESIS.patch(moto.Shard, "get_min_sequence_number")
 def min_seq(self: Any) -> int:
-    return edge_key(self.records) or 0
+    return edge_key(moto.shard_records(self)) or 0
 
 
+@KINESIS.patch(moto.Shard, "get_records")
 def get_records(self: Any, last_sequence_id: str, limit: int | None) -> tuple[list[Any], int, int]:
     last = int(last_sequence_id)
     records = shard_records(self, last, int(limit or 10000))
     if records:
         last = records[-1].sequence_number
-        newest = self.records[edge_key(self.records, last=True)]
+        store = moto.shard_records(self)
+        newest_key = edge_key(store, last=True)
+        newest = records[-1] if newest_key is None else store[newest_key]
         behind = int((newest.created_at - records[-1].created_at) * 1000)
     else:
         behind = 0
@@ -104,9 +112,7 @@ def check_record_size(partition_key: str, data: str) -> None:
     """Kinesis' ValidationException for a record over 1 MiB (data + partition key)."""
     size = blob_size(data or "") + len((partition_key or "").encode())
     if size > MAX_RECORD_BYTES:
-        from moto.core.exceptions import JsonRESTError
-
-        raise JsonRESTError(
+        raise moto.JsonRESTError(
             "ValidationException",
             "1 validation error detected: Value at 'data' failed to satisfy constraint: "
             f"Member must have length less than or equal to {MAX_RECORD_BYTES} (data plus "
@@ -122,8 +128,6 @@ def encode_iterator(stream_name: str, shard_id: str, last: int | str) -> str:
 
 def decode_iterator(iterator: str) -> tuple[str, str, str]:
     """(stream name, shard id, last sequence number) from ours or moto's own form."""
-    from moto.kinesis.exceptions import InvalidArgumentError
-
     text = "".join(str(iterator or "").split()).replace("+", "-").replace("/", "_")
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
@@ -131,11 +135,13 @@ def decode_iterator(iterator: str) -> tuple[str, str, str]:
         raw = ""
     parts = raw.split(":")
     if len(parts) != 3 or not parts[2].isdigit():
-        raise InvalidArgumentError("Invalid ShardIterator.")
+        raise moto.InvalidArgumentError("Invalid ShardIterator.")
     return parts[0], parts[1], parts[2]
 
 
+@KINESIS.patch(moto.KinesisBackend, "get_shard_iterator", pass_original=True)
 def get_shard_iterator(
+    original: Callable[..., str],
     self: Any,
     stream_arn: str | None,
     stream_name: str | None,
@@ -145,9 +151,7 @@ def get_shard_iterator(
     at_timestamp: Any,
 ) -> str:
     """moto's position (and validation), in the shell-safe form; names the stream always."""
-    from moto.kinesis.utils import decompose_shard_iterator
-
-    moto_form = original("moto.kinesis.models", "KinesisBackend", "get_shard_iterator")(
+    moto_form = original(
         self,
         stream_arn,
         stream_name,
@@ -157,10 +161,11 @@ def get_shard_iterator(
         at_timestamp,
     )
     stream = self.describe_stream(stream_arn=stream_arn, stream_name=stream_name)
-    _, shard, last = decompose_shard_iterator(moto_form)
+    _, shard, last = moto.decompose_shard_iterator(moto_form)
     return encode_iterator(stream.stream_name, shard, last)
 
 
+@KINESIS.patch(moto.KinesisBackend, "get_records")
 def backend_get_records(
     self: Any, stream_arn: str | None, shard_iterator: str, limit: int | None
 ) -> tuple[str, list[Any], int]:
@@ -174,41 +179,27 @@ def backend_get_records(
     return encode_iterator(stream.stream_name, shard.shard_id, last_seq), records, behind
 
 
+@KINESIS.patch(moto.Stream, "put_record")
 def put_record(self: Any, partition_key: str, explicit_hash_key: str, data: str) -> tuple[str, str]:
-    from moto.kinesis.models import Record
-
     check_record_size(partition_key, data)
     shard = self.get_shard_for_key(partition_key, explicit_hash_key)
+    store = moto.shard_records(shard)
     with _PUT_LOCK:
-        if shard.records:
-            seq = next(reversed(shard.records)) + 1
+        if store:
+            seq = next(reversed(store)) + 1
         else:
-            seq = SEQ_BASE + shard._shard_id * SEQ_SHARD_SPAN + 1
-        shard.records[seq] = Record(partition_key, data, seq, explicit_hash_key)
+            seq = SEQ_BASE + moto.shard_index(shard) * SEQ_SHARD_SPAN + 1
+        store[seq] = moto.new_record(partition_key, data, seq, explicit_hash_key)
     COUNTERS.add("records_put")
     notify_put()
     return str(seq), shard.shard_id
 
 
+@KINESIS.patch(moto.KinesisResponse, "put_records")
 def put_records_response(self: Any) -> str:
     """PutRecords answered as plain JSON: moto's model-driven serializer is ~70% of its cost."""
-    body = json.loads(self.body or "{}")  # once (moto's _get_param parses it per parameter)
+    body = moto.request_body(self)  # once (moto's _get_param parses it per parameter)
     result = self.kinesis_backend.put_records(
         body.get("StreamARN"), body.get("StreamName"), body.get("Records") or []
     )
     return json.dumps(result)
-
-
-_HOSTS: dict[str | None, Any] = {}
-
-
-def backend_for_host(self: Any, host: str | None) -> Any:
-    """Cached: moto lists its package directory (~180 stat calls) on every request."""
-    if host in _HOSTS:
-        return _HOSTS[host]
-    found = original(
-        "moto.moto_server.werkzeug_app", "DomainDispatcherApplication", "get_backend_for_host"
-    )(self, host)
-    if len(_HOSTS) < 512:
-        _HOSTS[host] = found
-    return found

@@ -10,11 +10,17 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from iotpipe.local.runtime import RUNTIME, original
+from iotpipe.local import motointernals as moto
+from iotpipe.local.patching import service
+from iotpipe.local.runtime import RUNTIME
+
+LAMBDA = service("lambda")
 
 
+@LAMBDA.patch(moto.LambdaFunction, "invoke")
 def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
     """Lambda Invoke (and moto's internal invokes) run the deployed zip in its worker."""
     event = json.loads(body) if body else {}
@@ -28,49 +34,51 @@ def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) ->
     return json.dumps(result.error).encode()
 
 
-def create_esm(self: Any, spec: dict[str, Any]) -> Any:
-    esm = original("moto.awslambda.models", "LambdaBackend", "create_event_source_mapping")(
-        self, spec
-    )
+@LAMBDA.patch(moto.LambdaBackend, "create_event_source_mapping", pass_original=True)
+def create_esm(original: Callable[..., Any], self: Any, spec: dict[str, Any]) -> Any:
+    esm = original(self, spec)
     if RUNTIME.esm is not None:
         RUNTIME.esm.on_created(esm)
     return esm
 
 
-def update_esm(self: Any, uuid: str, spec: dict[str, Any]) -> Any:
-    fn = original("moto.awslambda.models", "LambdaBackend", "update_event_source_mapping")
-    esm = fn(self, uuid, spec)
+@LAMBDA.patch(moto.LambdaBackend, "update_event_source_mapping", pass_original=True)
+def update_esm(original: Callable[..., Any], self: Any, uuid: str, spec: dict[str, Any]) -> Any:
+    esm = original(self, uuid, spec)
     if RUNTIME.esm is not None:
         RUNTIME.esm.on_changed()
     return esm
 
 
-def delete_esm(self: Any, uuid: str) -> Any:
-    fn = original("moto.awslambda.models", "LambdaBackend", "delete_event_source_mapping")
-    esm = fn(self, uuid)
+@LAMBDA.patch(moto.LambdaBackend, "delete_event_source_mapping", pass_original=True)
+def delete_esm(original: Callable[..., Any], self: Any, uuid: str) -> Any:
+    esm = original(self, uuid)
     if esm is not None:
-        from moto.kinesis.models import kinesis_backends
-
-        arn = esm.event_source_arn
-        for stream in list(kinesis_backends[self.account_id][self.region_name].streams.values()):
-            if stream.lambda_event_source_mappings.get(arn) is esm:
-                del stream.lambda_event_source_mappings[arn]
+        moto.unmap_from_streams(self.account_id, self.region_name, esm)
     if RUNTIME.esm is not None:
         RUNTIME.esm.on_changed()
     return esm
 
 
-def esm_configuration(self: Any) -> dict[str, Any]:
-    conf = original("moto.awslambda.models", "EventSourceMapping", "get_configuration")(self)
+@LAMBDA.patch(moto.EventSourceMapping, "get_configuration", pass_original=True)
+def esm_configuration(original: Callable[..., dict[str, Any]], self: Any) -> dict[str, Any]:
+    conf = original(self)
     if RUNTIME.esm is not None and ":kinesis:" in self.event_source_arn:
         conf["LastProcessingResult"] = RUNTIME.esm.result(self.uuid) or "No records processed"
     return conf
 
 
+@LAMBDA.patch(
+    moto.LambdaBackend,
+    "send_kinesis_message",
+    params="self function_name kinesis_stream kinesis_partition_key kinesis_sequence_number "
+    "kinesis_data kinesis_shard_id",
+)
 def no_docker(self: Any, *args: Any, **kwargs: Any) -> None:
     """Mappings are run by the pollers in `esm`, never per record."""
 
 
+@LAMBDA.patch(moto.LambdaStorage, "all")
 def all_functions(self: Any) -> list[Any]:
     """LambdaStorage.all (ListFunctions) without deep copies.
 
@@ -80,7 +88,7 @@ def all_functions(self: Any) -> list[Any]:
     same ARN without walking the function's state.
     """
     result = []
-    for group in list(self._functions.values()):
+    for group in moto.function_groups(self):
         latest = group.get("latest")
         if latest is not None:
             alias = copy.copy(latest)

@@ -28,9 +28,14 @@ from typing import Any
 
 from iotpipe.errors import IotpipeError
 from iotpipe.local.guard import TOKEN_HEADER
+from iotpipe.local.patching import PatchError
+from iotpipe.poll import Backoff, Clock, TimedOut, until
 
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
+READY_BACKOFF = Backoff(first=0.02, factor=1.5, cap=0.2)  # quick at first: starts take ~1 s
+GONE_BACKOFF = Backoff.fixed(0.02)
+CLOCK = Clock()  # tests may replace it
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}  # started here: reaped, never zombies
 
 
@@ -179,11 +184,12 @@ def start(home: Path, port: int = 0, foreground: bool = False) -> LocalInfo:
             return _start_locked(home, port)
         _refuse_if_running(home)
         _check_port(port)
-    from iotpipe.local.patches import PatchError
-    from iotpipe.local.server import run
-
     started = time.time()
     try:
+        # Deferred: it loads moto (and a moto that moved a class raises PatchError here);
+        # only a foreground start, which becomes the emulator, needs it.
+        from iotpipe.local.server import run
+
         run(home, port, None)
     except PatchError as e:
         raise LocalError(str(e)) from None
@@ -231,9 +237,7 @@ def _start_locked(home: Path, port: int) -> LocalInfo:
 
 
 def _wait_ready(home: Path, proc: subprocess.Popen[bytes], log: Path) -> LocalInfo:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    delay = 0.02
-    while time.monotonic() < deadline:
+    def ready() -> LocalInfo | None:
         code = proc.poll()
         if code is not None:
             _CHILDREN.pop(proc.pid, None)
@@ -246,13 +250,16 @@ def _wait_ready(home: Path, proc: subprocess.Popen[bytes], log: Path) -> LocalIn
             return LocalInfo(
                 state["endpoint"], proc.pid, int(state["port"]), float(state["started_at"])
             )
-        time.sleep(delay)
-        delay = min(delay * 1.5, 0.2)
-    _terminate(proc.pid)
-    raise LocalError(
-        f"the embedded AWS did not answer within {READY_TIMEOUT_S:.0f} s. Log {log}:\n"
-        + _log_tail(log)
-    )
+        return None
+
+    try:
+        return until(ready, timeout=READY_TIMEOUT_S, backoff=READY_BACKOFF, clock=CLOCK)
+    except TimedOut:
+        _terminate(proc.pid)
+        raise LocalError(
+            f"the embedded AWS did not answer within {READY_TIMEOUT_S:.0f} s. Log {log}:\n"
+            + _log_tail(log)
+        ) from None
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
@@ -264,11 +271,10 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 
 
 def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.02)
+    try:
+        until(lambda: not _alive(pid) or None, timeout=timeout, backoff=GONE_BACKOFF, clock=CLOCK)
+    except TimedOut:
+        return False
     return True
 
 

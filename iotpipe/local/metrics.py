@@ -21,17 +21,13 @@ import math
 import threading
 from typing import Any
 
+from iotpipe.local import motointernals as moto
+
 log = logging.getLogger("iotpipe.local.metrics")
 
 _lock = threading.Lock()
 # (account, region, namespace, name, dims, unit) -> (backend, minute, datum)
 _open: dict[tuple[Any, ...], tuple[Any, dt.datetime, Any]] = {}
-
-
-def _backend(account: str, region: str) -> Any:
-    from moto.cloudwatch.models import cloudwatch_backends
-
-    return cloudwatch_backends[account][region]
 
 
 def _minute(epoch_ms: float) -> dt.datetime:
@@ -52,9 +48,7 @@ def put(
     epoch_ms: float,
 ) -> None:
     """Add one observation to the metric's statistic set for that minute."""
-    from moto.cloudwatch.models import MetricAggregatedDatum
-
-    backend = _backend(account, region)
+    backend = moto.cloudwatch_backend(account, region)
     minute = _minute(epoch_ms)
     dims = tuple(sorted(dimensions.items()))
     key = (account, region, namespace, name, dims, unit)
@@ -67,7 +61,8 @@ def put(
             datum.max = max(datum.max, value)
             datum.sample_count += 1
             return
-        datum = MetricAggregatedDatum(
+        datum = moto.add_metric(
+            backend,
             namespace=namespace,
             name=name,
             min_stat=value,
@@ -78,7 +73,6 @@ def put(
             timestamp=minute,
             unit=unit,
         )
-        backend.metric_data.append(datum)
         _open[key] = (backend, minute, datum)
 
 

@@ -1,8 +1,8 @@
 """State shared by the emulator and the patched moto methods (kept apart to avoid cycles).
 
 `RUNTIME` holds the emulator's moving parts (function pool, ESM manager, DuckDB store,
-query engine), set by `server.Emulator`; `original()` returns the moto attribute a patch
-replaced, so a replacement can call through to it.
+query engine), set by `server.Emulator`: the replacements in the ``*patch`` modules are
+called by moto, which knows nothing of them, so this is how they reach them.
 """
 
 from __future__ import annotations
@@ -22,9 +22,3 @@ class Runtime:
 
 
 RUNTIME = Runtime()
-ORIGINALS: dict[tuple[str, str, str], Any] = {}
-
-
-def original(module: str, cls: str, attr: str) -> Any:
-    """The moto attribute replaced by `patches.apply` (KeyError if it was not replaced)."""
-    return ORIGINALS[(module, cls, attr)]

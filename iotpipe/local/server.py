@@ -25,10 +25,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from werkzeug.serving import make_server
+
 from iotpipe.local import inventory, patches
+from iotpipe.local import motointernals as moto
 from iotpipe.local.counters import COUNTERS
+from iotpipe.local.esm import EsmManager
+from iotpipe.local.failures import queue_from_url
+from iotpipe.local.functions import FunctionPool
 from iotpipe.local.guard import guarded
 from iotpipe.local.runtime import RUNTIME
+from iotpipe.local.tsquery import QueryEngine
+from iotpipe.local.tsstore import store
 
 log = logging.getLogger("iotpipe.local")
 
@@ -49,21 +57,13 @@ class Emulator:
     """One running embedded AWS."""
 
     def __init__(self, home: Path, port: int = 0, log_path: Path | None = None) -> None:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-        from werkzeug.serving import make_server
-
-        from iotpipe.local.esm import EsmManager
-        from iotpipe.local.functions import FunctionPool
-        from iotpipe.local.tsquery import QueryEngine
-        from iotpipe.local.tsstore import store
-
         patches.apply()  # self-test first: a changed moto stops us here
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self.home = home.resolve()
         self.log_path = log_path
         self.started_at = time.time()
         self.token = secrets.token_urlsafe(32)  # for admin routes; only local.json holds it
-        self._moto = DomainDispatcherApplication(create_backend_app)
+        self._moto = moto.DomainDispatcherApplication(moto.create_backend_app)
         self.port = 0
         app = guarded(self._app, lambda: self.port, self.token)
         self.httpd = make_server("127.0.0.1", port, app, threaded=True)
@@ -98,8 +98,6 @@ class Emulator:
 
     # -- status -----------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
-        import moto
-
         counters = COUNTERS.snapshot()
         queues = failure_queues()
         return {
@@ -108,7 +106,7 @@ class Emulator:
             "port": self.port,
             "started_at": self.started_at,
             "uptime_s": round(time.time() - self.started_at, 3),
-            "moto_version": moto.__version__,
+            "moto_version": moto.VERSION,
             "log": str(self.log_path) if self.log_path else None,
             "counts": {
                 "records_put": counters.get("records_put", 0),
@@ -144,30 +142,22 @@ class Emulator:
 
 def failure_queues() -> list[dict[str, Any]]:
     """Queues that receive failures: mapping OnFailure, rule errorAction, FAILURE_QUEUE_URL."""
-    from moto.awslambda.models import lambda_backends
-    from moto.iot.models import iot_backends
-
-    from iotpipe.local.esm import all_backends, latest_functions
-    from iotpipe.local.failures import queue_depth, queue_from_url
-
     found: set[tuple[str, str, str]] = set()
-    for account, region, backend in all_backends(lambda_backends):
-        for esm in list(backend._event_source_mappings.values()):
-            dest = ((esm.destination_config or {}).get("OnFailure") or {}).get("Destination", "")
-            if dest.startswith("arn:") and dest.split(":")[2] == "sqs":
-                _, _, _, r, a, name = dest.split(":", 5)
-                found.add((a, r, name))
-        for fn in latest_functions(backend):
-            url = (fn.environment_vars or {}).get("FAILURE_QUEUE_URL")
-            if url:
-                found.add(queue_from_url(url, account, region))
-    for account, region, backend in all_backends(iot_backends):
-        for rule in list(backend.rules.values()):
-            url = ((rule.error_action or {}).get("sqs") or {}).get("queueUrl")
-            if url:
-                found.add(queue_from_url(url, account, region))
+    for _, _, esm in moto.all_event_source_mappings():
+        dest = ((esm.destination_config or {}).get("OnFailure") or {}).get("Destination", "")
+        if dest.startswith("arn:") and dest.split(":")[2] == "sqs":
+            _, _, _, r, a, name = dest.split(":", 5)
+            found.add((a, r, name))
+    for account, region, fn in moto.all_latest_functions():
+        url = (fn.environment_vars or {}).get("FAILURE_QUEUE_URL")
+        if url:
+            found.add(queue_from_url(url, account, region))
+    for account, region, rule in moto.all_topic_rules():
+        url = ((rule.error_action or {}).get("sqs") or {}).get("queueUrl")
+        if url:
+            found.add(queue_from_url(url, account, region))
     return [
-        {"name": name, "account": a, "region": r, "messages": queue_depth(a, r, name)}
+        {"name": name, "account": a, "region": r, "messages": moto.queue_depth(a, r, name)}
         for a, r, name in sorted(found)
     ]
 

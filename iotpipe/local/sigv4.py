@@ -125,7 +125,7 @@ def parse(environ: dict[str, Any]) -> Signed | None:
 
 def _normalize_path(path: str) -> str:
     """Remove dot segments and repeated slashes, as botocore does before encoding again."""
-    from botocore.utils import normalize_url_path
+    from botocore.utils import normalize_url_path  # deferred: see `secret_for`
 
     return normalize_url_path(path)
 
@@ -170,18 +170,14 @@ def signature(secret: str, signed: Signed, canonical: str) -> str:
 
 def secret_for(access_key: str) -> str | None:
     """The secret of a key the emulator knows: the local credentials, or one it issued."""
+    # Deferred: `lifecycle` (the CLI side) imports this module through `guard`, and must
+    # load neither boto3 (`iotpipe.aws`) nor moto (`motointernals`) to start or stop.
     from iotpipe.aws import LOCAL_CREDENTIALS
+    from iotpipe.local import motointernals as moto
 
     if access_key == LOCAL_CREDENTIALS["aws_access_key_id"]:
         return LOCAL_CREDENTIALS["aws_secret_access_key"]
-    from moto.iam.models import iam_backends
-
-    for account in list(iam_backends.values()):
-        for backend in list(account.values()):
-            key = backend.access_keys.get(access_key)
-            if key is not None:
-                return str(key.secret_access_key)
-    return None
+    return moto.issued_secret(access_key)
 
 
 def verify(environ: dict[str, Any], body: bytes) -> Signed:

@@ -1,4 +1,4 @@
-"""moto's SQS, made O(1) per SendMessage (wired in by `patches`).
+"""moto's SQS, made O(1) per SendMessage (the "sqs" service; `sqsread` adds its clock).
 
 moto builds a queue's whole attribute dict, including ``ApproximateNumberOfMessages``,
 ``...Delayed`` and ``...NotVisible`` (each a scan of every message in the queue), each
@@ -11,20 +11,20 @@ still reports exact counts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
+
+from iotpipe.local import motointernals as moto
+from iotpipe.local.patching import service
+
+SQS = service("sqs")
 
 COUNTS = {
     "ApproximateNumberOfMessages": "approximate_number_of_messages",
     "ApproximateNumberOfMessagesDelayed": "approximate_number_of_messages_delayed",
     "ApproximateNumberOfMessagesNotVisible": "approximate_number_of_messages_not_visible",
 }
-
-
-def _snake(name: str) -> str:
-    from moto.core.utils import camelcase_to_underscores
-
-    return str(camelcase_to_underscores(name))
 
 
 def _plain(queue: Any) -> dict[str, Any]:
@@ -34,12 +34,12 @@ def _plain(queue: Any) -> dict[str, Any]:
         names += queue.FIFO_ATTRIBUTES
     if queue.kms_master_key_id:
         names += queue.KMS_ATTRIBUTES
-    result: dict[str, Any] = {n: None if n in COUNTS else getattr(queue, _snake(n)) for n in names}
+    result: dict[str, Any] = {
+        n: None if n in COUNTS else getattr(queue, moto.snake(n)) for n in names
+    }
     if queue.policy:
         result["Policy"] = queue.policy
     if queue.redrive_policy:
-        import json
-
         result["RedrivePolicy"] = json.dumps(queue.redrive_policy)
     for key, value in result.items():
         if isinstance(value, bool):
@@ -75,4 +75,6 @@ def _attributes(self: Any) -> QueueAttributes:
     return QueueAttributes(self)
 
 
-attributes = property(_attributes, doc="The queue's attributes, counts computed on read.")
+attributes = SQS.patch(moto.Queue, "attributes")(
+    property(_attributes, doc="The queue's attributes, counts computed on read.")
+)

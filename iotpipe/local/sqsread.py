@@ -1,4 +1,4 @@
-"""moto's SQS message clock, made cheap (wired in by `patches`).
+"""moto's SQS message clock, made cheap (part of the "sqs" service, with `sqspatch`).
 
 Every ReceiveMessage and every message count scans the queue and asks each message
 whether it is visible and whether it is delayed. moto answers each question by building
@@ -14,6 +14,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from iotpipe.local import motointernals as moto
+from iotpipe.local.patching import service
+
+SQS = service("sqs")
+
 
 def _visible(self: Any) -> bool:
     return bool(time.time() * 1000.0 > self.visible_at)
@@ -23,5 +28,9 @@ def _delayed(self: Any) -> bool:
     return bool(time.time() * 1000.0 < self.delayed_until)
 
 
-visible = property(_visible, doc="Whether the message may be received now.")
-delayed = property(_delayed, doc="Whether the message is still delayed (DelaySeconds).")
+visible = SQS.patch(moto.Message, "visible")(
+    property(_visible, doc="Whether the message may be received now.")
+)
+delayed = SQS.patch(moto.Message, "delayed")(
+    property(_delayed, doc="Whether the message is still delayed (DelaySeconds).")
+)

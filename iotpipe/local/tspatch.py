@@ -1,4 +1,4 @@
-"""Replacements for moto's Timestream write/query responses (wired in by `patches`).
+"""Replacements for moto's Timestream write/query responses and backend, declared against them.
 
 moto drops ``CommonAttributes``, answers every query with no rows, hands out an AWS
 hostname from DescribeEndpoints (which breaks clients configured only through
@@ -11,34 +11,29 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from moto.core.exceptions import JsonRESTError
-
-from iotpipe.local.runtime import RUNTIME, original
+from iotpipe.local import motointernals as moto
+from iotpipe.local.patching import service
+from iotpipe.local.runtime import RUNTIME
 from iotpipe.local.tsquery import QueryFailed, QueryValidation
 from iotpipe.local.tsstore import RejectedRecords, WriteValidation
 
 log = logging.getLogger("iotpipe.local")
+TIMESTREAM = service("timestream")
+_Response, _Backend = moto.TimestreamWriteResponse, moto.TimestreamWriteBackend
 
 
-def _original(cls: str, attr: str) -> Any:
-    module = (
-        "moto.timestreamwrite.models"
-        if cls.endswith("Backend")
-        else "moto.timestreamwrite.responses"
-    )
-    return original(module, cls, attr)
-
-
-def _error(code: str, message: str, **extra: Any) -> JsonRESTError:
-    err = JsonRESTError(code, message)
+def _error(code: str, message: str, **extra: Any) -> moto.JsonRESTError:
+    err = moto.JsonRESTError(code, message)
     err.description = json.dumps({"__type": code, "message": message, **extra})
     return err
 
 
+@TIMESTREAM.patch(_Response, "write_records")
 def write_records(self: Any) -> str:
-    body = json.loads(self.body or "{}")  # once: moto's _get_param parses the body per call
+    body = moto.request_body(self)  # once: moto's _get_param parses the body per call
     db, table = body.get("DatabaseName"), body.get("TableName")
     records = body.get("Records") or []
     common = body.get("CommonAttributes") or {}
@@ -68,14 +63,16 @@ def write_records(self: Any) -> str:
     )
 
 
+@TIMESTREAM.patch(_Response, "describe_endpoints")
 def describe_endpoints(self: Any) -> str:
     """Point endpoint discovery back at this server, whatever address the client used."""
     host = self.headers.get("Host") or "127.0.0.1"
     return json.dumps({"Endpoints": [{"Address": f"http://{host}", "CachePeriodInMinutes": 1440}]})
 
 
+@TIMESTREAM.patch(_Response, "query")
 def query(self: Any) -> str:
-    query_string = self._get_param("QueryString")
+    query_string = moto.request_param(self, "QueryString")
     if not query_string:
         raise _error("ValidationException", "QueryString is required.")
     try:
@@ -83,9 +80,9 @@ def query(self: Any) -> str:
             self.current_account,
             self.region,
             query_string,
-            next_token=self._get_param("NextToken"),
-            max_rows=self._get_param("MaxRows"),
-            client_token=self._get_param("ClientToken"),
+            next_token=moto.request_param(self, "NextToken"),
+            max_rows=moto.request_param(self, "MaxRows"),
+            client_token=moto.request_param(self, "ClientToken"),
         )
     except QueryValidation as e:
         raise _error("ValidationException", str(e)) from None
@@ -97,9 +94,10 @@ def query(self: Any) -> str:
     return json.dumps(result)
 
 
+@TIMESTREAM.add(_Response, "cancel_query")
 def cancel_query(self: Any) -> str:
     """CancelQuery (moto has none): stops a running query; a repeat says so."""
-    query_id = self._get_param("QueryId")
+    query_id = moto.request_param(self, "QueryId")
     if not query_id:
         raise _error("ValidationException", "QueryId is required.")
     try:
@@ -109,19 +107,24 @@ def cancel_query(self: Any) -> str:
     return json.dumps({"CancellationMessage": message} if message else {})
 
 
+@TIMESTREAM.patch(_Backend, "create_database", pass_original=True)
 def create_database(
-    self: Any, database_name: str, kms_key_id: str, tags: list[dict[str, str]]
+    original: Callable[..., Any],
+    self: Any,
+    database_name: str,
+    kms_key_id: str,
+    tags: list[dict[str, str]],
 ) -> Any:
     if database_name in self.databases:
         raise _error("ConflictException", f"Database {database_name} already exists.")
-    database = _original("TimestreamWriteBackend", "create_database")(
-        self, database_name, kms_key_id, tags
-    )
+    database = original(self, database_name, kms_key_id, tags)
     RUNTIME.store.create_database(self.account_id, self.region_name, database_name)
     return database
 
 
+@TIMESTREAM.patch(_Backend, "create_table", pass_original=True)
 def create_table(
+    original: Callable[..., Any],
     self: Any,
     database_name: str,
     table_name: str,
@@ -133,7 +136,7 @@ def create_table(
     database = self.describe_database(database_name)
     if table_name in database.tables:
         raise _error("ConflictException", f"Table {table_name} already exists.")
-    table = _original("TimestreamWriteBackend", "create_table")(
+    table = original(
         self,
         database_name,
         table_name,
@@ -146,32 +149,24 @@ def create_table(
     return table
 
 
-def delete_table(self: Any, database_name: str, table_name: str) -> None:
+@TIMESTREAM.patch(_Backend, "delete_table", pass_original=True)
+def delete_table(
+    original: Callable[..., None], self: Any, database_name: str, table_name: str
+) -> None:
     database = self.describe_database(database_name)
     if table_name not in database.tables:
-        from moto.timestreamwrite.exceptions import ResourceNotFound
-
-        raise ResourceNotFound(f"The table {table_name} does not exist.")
-    _original("TimestreamWriteBackend", "delete_table")(self, database_name, table_name)
+        raise moto.ResourceNotFound(f"The table {table_name} does not exist.")
+    original(self, database_name, table_name)
     RUNTIME.store.drop_table(self.account_id, self.region_name, database_name, table_name)
 
 
-def delete_database(self: Any, database_name: str) -> None:
+@TIMESTREAM.patch(_Backend, "delete_database", pass_original=True)
+def delete_database(original: Callable[..., None], self: Any, database_name: str) -> None:
     database = self.describe_database(database_name)  # ResourceNotFound instead of a 500
     if database.tables:
         raise _error(
             "ValidationException",
             f"Database {database_name} still has tables; delete them first.",
         )
-    _original("TimestreamWriteBackend", "delete_database")(self, database_name)
+    original(self, database_name)
     RUNTIME.store.drop_database(self.account_id, self.region_name, database_name)
-
-
-def add_actions() -> None:
-    """Give moto's Timestream responder the actions it lacks (called by `patches.apply`)."""
-    from moto.timestreamwrite.responses import TimestreamWriteResponse
-
-    existing = TimestreamWriteResponse.__dict__.get("cancel_query")
-    if existing is not None and existing is not cancel_query:
-        raise RuntimeError("moto now has its own Timestream CancelQuery: review tspatch")
-    TimestreamWriteResponse.cancel_query = cancel_query  # type: ignore[attr-defined]

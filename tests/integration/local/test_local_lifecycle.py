@@ -120,12 +120,11 @@ def test_changed_moto_fails_at_start_naming_the_version(tmp_path, monkeypatch, c
     import moto
 
     from iotpipe.local import __main__ as entry
-    from iotpipe.local import patches
+    from iotpipe.local import motointernals, patching
 
-    bogus = patches.Patch(
-        "moto.kinesis.models", "Shard", "renamed_in_moto_6", ("self",), lambda s: None
-    )
-    monkeypatch.setattr(patches, "PATCHES", [*patches.PATCHES, bogus])
+    bogus = patching.Service("renamed")
+    bogus.patch(motointernals.Shard, "renamed_in_moto_6")(lambda self: None)
+    monkeypatch.setitem(patching.SERVICES, "renamed", bogus)
     assert entry.main(["--home", str(tmp_path), "--port", "0"]) == 3
     err = capsys.readouterr().err
     assert f"moto {moto.__version__}" in err and "renamed_in_moto_6" in err

@@ -3,7 +3,7 @@
 from iotpipe.local.batching import (
     AGE_EXCEEDED,
     RETRIES_EXHAUSTED,
-    Outcome,
+    BatchOutcome,
     RetryPolicy,
     StreamRecord,
     interpret,
@@ -53,10 +53,10 @@ class Fn:
         self.calls.append([r.seq for r in batch])
         failed = [i for i, r in enumerate(batch) if r.seq in self.bad]
         if not failed:
-            return Outcome("ok")
+            return BatchOutcome("ok")
         if self.partial:
-            return Outcome("partial", failed_from=failed[0])
-        return Outcome("error", function_error="Unhandled")
+            return BatchOutcome("partial", failed_from=failed[0])
+        return BatchOutcome("error", function_error="Unhandled")
 
 
 def run(records, fn, **policy):

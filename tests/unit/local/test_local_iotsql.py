@@ -3,7 +3,7 @@
 import pytest
 
 from iotpipe.local.iotrules import topic_matches
-from iotpipe.local.iotsql import Context, IotSqlError, parse_rule, substitute
+from iotpipe.local.iotsql import IotSqlError, PublishedMessage, parse_rule, substitute
 
 RULE = "SELECT *, timestamp() AS processing_time FROM 'iot/sensors/+/data'"
 
@@ -27,7 +27,7 @@ def test_topic_filter(flt, topic, ok):
 
 
 def ctx(payload, topic="iot/sensors/dev1/data"):
-    return Context(payload=payload, topic=topic, client_id="c1", timestamp_ms=1234)
+    return PublishedMessage(payload=payload, topic=topic, client_id="c1", timestamp_ms=1234)
 
 
 def test_select_star_with_timestamp():

@@ -10,29 +10,84 @@ import subprocess
 import moto
 import pytest
 
-from iotpipe.local.patches import PATCHES, Patch, PatchError, self_test
+from iotpipe.local import motointernals
+from iotpipe.local.patches import Patch, PatchError, all_patches, self_test
+from iotpipe.local.patching import Service, moto_imports
 
 
 def test_installed_moto_passes():
-    assert self_test() is None  # raises PatchError naming what moto changed
+    assert self_test(all_patches()) is None  # raises PatchError naming what moto changed
 
 
 def test_missing_attribute_names_the_moto_version():
-    gone = Patch("moto.kinesis.models", "Shard", "no_such_method", ("self",), lambda self: None)
+    gone = Patch(motointernals.Shard, "no_such_method", lambda self: None)
     with pytest.raises(PatchError, match=f"moto {moto.__version__}.*no_such_method is missing"):
         self_test([gone])
 
 
 def test_changed_signature_is_caught():
-    p = PATCHES[0]
-    moved = Patch(p.module, p.cls, p.attr, ("self", "extra"), p.replacement)
+    p = all_patches()[0]
+    moved = Patch(p.owner, p.attr, p.replacement, ("self", "extra"))
     with pytest.raises(PatchError, match="expected"):
         self_test([moved])
 
 
 def test_missing_class_is_caught():
-    with pytest.raises(PatchError, match="NoSuchClass"):
-        self_test([Patch("moto.kinesis.models", "NoSuchClass", "x", ("self",), lambda self: None)])
+    """A class moto moved or renamed stops the start the same way (at import)."""
+    with (
+        pytest.raises(PatchError, match=f"moto {moto.__version__}.*NoSuchClass"),
+        moto_imports(),
+    ):
+        from moto.kinesis.models import NoSuchClass  # noqa: F401
+
+
+def test_expected_parameters_are_the_replacements_own():
+    """Declared once: the replacement's signature (without `original`) is what moto must have."""
+    svc = Service("t")
+
+    @svc.patch(motointernals.KinesisBackend, "get_records", pass_original=True)
+    def replacement(original, self, stream_arn, shard_iterator, limit):
+        return original(self, stream_arn, shard_iterator, limit)
+
+    (p,) = svc.patches
+    assert p.params == ("self", "stream_arn", "shard_iterator", "limit")
+    self_test(svc.patches)
+    wrong = Service("w")
+    wrong.patch(motointernals.KinesisBackend, "get_records")(lambda self, limit: None)
+    with pytest.raises(
+        PatchError, match=r"KinesisBackend.get_records\(.*expected \('self', 'limit'\)"
+    ):
+        self_test(wrong.patches)
+
+
+def test_a_replacement_receives_the_original_and_self_test_still_sees_it():
+    class Owner:
+        def greet(self, name):
+            return f"hello {name}"
+
+    svc = Service("t")
+
+    @svc.patch(Owner, "greet", pass_original=True)
+    def greet(original, self, name):
+        return original(self, name).upper()
+
+    from iotpipe.local.patching import install
+
+    install([svc])
+    install([svc])  # idempotent: the original stays moto's, not our first wrapper
+    assert Owner().greet("x") == "HELLO X"
+    self_test(svc.patches)  # checks the original's signature, not the installed wrapper's
+
+
+def test_an_addition_moto_grew_itself_is_refused():
+    class Owner:
+        def cancel_query(self):
+            return "moto's own"
+
+    svc = Service("t")
+    svc.add(Owner, "cancel_query")(lambda self: "ours")
+    with pytest.raises(PatchError, match="cancel_query now exists in moto"):
+        self_test(svc.additions)
 
 
 def test_listing_functions_does_not_deep_copy_them():
@@ -58,10 +113,11 @@ def test_listing_functions_does_not_deep_copy_them():
 
 
 def test_a_patched_property_is_checked_by_its_getter():
-    p = next(p for p in PATCHES if p.attr == "attributes")
+    p = next(p for p in all_patches() if p.attr == "attributes")
     assert isinstance(p.replacement, property)
+    assert p.params == ("self",)
     with pytest.raises(PatchError, match="expected"):
-        self_test([Patch(p.module, p.cls, p.attr, ("self", "extra"), p.replacement)])
+        self_test([Patch(p.owner, p.attr, p.replacement, ("self", "extra"))])
 
 
 # -- Kinesis: shell-safe shard iterators, the 1 MiB record limit ---------------------------
