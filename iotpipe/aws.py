@@ -7,7 +7,6 @@ and tests can hook every call (e.g. to count mutating ones) in one place.
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ import botocore.config
 from botocore.exceptions import ClientError
 
 from iotpipe import __version__
+from iotpipe.poll import Backoff, Clock, retrying
 
 T = TypeVar("T")
 
@@ -134,22 +134,27 @@ def retry_on_message(
     IAM changes take seconds to reach Lambda, Kinesis and IoT; each service says so with its
     own message under a generic code (InvalidParameterValueException, InvalidRequestException),
     which also means real mistakes. So we match the message text (and optionally the code),
-    back off exponentially with full jitter, and give up after ``timeout`` seconds.
+    back off exponentially with equal jitter (a pause of at least half the step: retrying a
+    role that has not propagated at once is pointless, and only this process competes), and
+    give up after ``timeout`` seconds, re-raising the last error.
     """
-    deadline = clock() + timeout
-    attempt = 0
-    while True:
-        try:
-            return call()
-        except ClientError as exc:
-            text = error_message(exc).lower()
-            matches = any(m.lower() in text for m in messages)
-            if not matches or (codes and error_code(exc) not in codes):
-                raise
-            delay = min(cap, base * 2**attempt) * (0.5 + random.random() / 2)
-            if clock() + delay > deadline:
-                raise
-            attempt += 1
-            if on_retry:
-                on_retry(exc, delay)
-            sleep(delay)
+
+    def propagating(exc: Exception) -> bool:
+        if not isinstance(exc, ClientError):
+            return False
+        text = error_message(exc).lower()
+        matches = any(m.lower() in text for m in messages)
+        return matches and (not codes or error_code(exc) in codes)
+
+    def report(exc: Exception, pause: float) -> None:
+        if on_retry is not None and isinstance(exc, ClientError):
+            on_retry(exc, pause)
+
+    return retrying(
+        call,
+        retry_if=propagating,
+        timeout=timeout,
+        backoff=Backoff(first=base, factor=2.0, cap=cap, jitter="equal"),
+        clock=Clock(sleep=sleep, now=clock),
+        on_retry=report,
+    )

@@ -12,7 +12,26 @@ import reprlib
 from collections.abc import Callable
 from typing import Any
 
+from lambda_handler.contract import (
+    BASE_DIMENSIONS,
+    MAX_DIMENSION_NAME_BYTES,
+    MULTI_MEASURE_NAME,
+    RESERVED_NAMES,
+    RESERVED_PREFIXES,
+    reserved_by_timestream,
+)
+
 TOPIC_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+MEASURE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,255}$")
+TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{1,128}$")
+TAG_VALUE_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{0,256}$")
+# Names a measure may not take whatever their case: Timestream's columns and the name the
+# multi-measure records carry. The function's own rules (the contract) apply on top.
+RESERVED_MEASURES = frozenset({*RESERVED_NAMES, MULTI_MEASURE_NAME})
+_NOT_RESERVED = (
+    f"not starting with {' or '.join(RESERVED_PREFIXES)} "
+    f"and not a dimension name ({', '.join(BASE_DIMENSIONS)})"
+)
 SHOWN_CHARS = 60
 
 _REPR = reprlib.Repr()
@@ -40,10 +59,10 @@ class Bad(Exception):
     """A value that is not allowed; the message says what is."""
 
 
-Check = Callable[[Any], Any]
+Checker = Callable[[Any], Any]
 
 
-def integer(lo: int, hi: int, also: tuple[int, ...] = ()) -> Check:
+def integer(lo: int, hi: int, also: tuple[int, ...] = ()) -> Checker:
     def check(v: Any) -> int:
         allowed = f"an integer from {lo} to {hi}" + "".join(f" or {a}" for a in also)
         if isinstance(v, bool) or not isinstance(v, int):
@@ -55,7 +74,7 @@ def integer(lo: int, hi: int, also: tuple[int, ...] = ()) -> Check:
     return check
 
 
-def integer_in(*options: int) -> Check:
+def integer_in(*options: int) -> Checker:
     def check(v: Any) -> int:
         if isinstance(v, bool) or not isinstance(v, int) or v not in options:
             raise Bad(f"{shown(v)} is not allowed; allowed: {', '.join(map(str, options))}")
@@ -82,7 +101,7 @@ def boolean(v: Any) -> bool:
     return v
 
 
-def choice(*options: str) -> Check:
+def choice(*options: str) -> Checker:
     def check(v: Any) -> str:
         if not isinstance(v, str) or v not in options:
             raise Bad(f"{shown(v)} is not allowed; allowed: {', '.join(options)}")
@@ -91,7 +110,7 @@ def choice(*options: str) -> Check:
     return check
 
 
-def text(pattern: re.Pattern[str], allowed: str) -> Check:
+def text(pattern: re.Pattern[str], allowed: str) -> Checker:
     def check(v: Any) -> str:
         if not isinstance(v, str) or not pattern.fullmatch(v):
             raise Bad(f"{shown(v)} is not allowed; allowed: {allowed}")
@@ -119,3 +138,43 @@ def topic(v: Any) -> str:
     if v.startswith("$"):
         raise Bad(f"{shown(v)}: topics starting with $ are reserved by AWS IoT")
     return v
+
+
+def measure_name(v: Any) -> str:
+    """A sensor's name: a Timestream measure name that the function's settings accept."""
+    if not isinstance(v, str) or not MEASURE_RE.fullmatch(v) or v.lower() in RESERVED_MEASURES:
+        raise Bad(
+            "not a usable Timestream measure name; allowed: letters, digits, _ "
+            "(not starting with a digit), not time/measure_value/measure_name/metrics"
+        )
+    if reserved_by_timestream(v) or v in BASE_DIMENSIONS:
+        raise Bad(f"reserved name; allowed: a name {_NOT_RESERVED}")
+    return v
+
+
+def attribute_name(v: Any) -> str:
+    """A device attribute's name: it becomes a dimension, so Timestream's dimension rules."""
+    if not isinstance(v, str) or not MEASURE_RE.fullmatch(v) or v in RESERVED_MEASURES:
+        raise Bad("attribute names allow A-Z a-z 0-9 _")
+    if reserved_by_timestream(v) or v in BASE_DIMENSIONS:
+        raise Bad(f"reserved name; allowed: a name {_NOT_RESERVED}")
+    if len(v) > MAX_DIMENSION_NAME_BYTES:  # ASCII: characters are bytes
+        raise Bad(f"attribute names allow at most {MAX_DIMENSION_NAME_BYTES} characters")
+    return v
+
+
+def tag(key: Any, value: Any) -> str:
+    """A tag's value as AWS takes it; the key is checked too (``aws:`` and ours are reserved)."""
+    text = "" if value is None else str(value)
+    if (
+        not isinstance(key, str)
+        or not TAG_KEY_RE.fullmatch(key)
+        or key.lower().startswith(("aws:", "iotpipe:"))
+    ):
+        raise Bad(
+            "tag keys allow 1-128 of letters, digits, space "
+            "and _ . : / = + @ -; aws: and iotpipe: are reserved"
+        )
+    if not TAG_VALUE_RE.fullmatch(text):
+        raise Bad("tag values allow 0-256 of letters, digits, space and _ . : / = + @ -")
+    return text

@@ -12,13 +12,19 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from iotpipe import checks
 from iotpipe.checks import cut, shown
 from iotpipe.yamlsource import Located, YamlProblem, read_located
+from lambda_handler.contract import (
+    MAX_MAGNETIC_RETENTION_DAYS,
+    MAX_MEMORY_RETENTION_HOURS,
+    RECORD_MODELS,
+    UNKNOWN_DEVICE_POLICIES,
+)
 
 DEFAULT_PATHS = (Path("iotpipe.yaml"), Path("config/iotpipe.yaml"))
 
@@ -26,17 +32,12 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,22}[a-z0-9]$")
 SUFFIX_RE = re.compile(r"^[a-z0-9]{4,8}$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 TABLE_RE = re.compile(r"^[A-Za-z0-9_.-]{3,256}$")
-MEASURE_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,255}$")
 DEVICE_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 KMS_KEY_RE = re.compile(  # an alias, a key id (incl. multi-Region mrk-), or either's ARN
     r"^(alias/[A-Za-z0-9/_-]{1,250}|(mrk-[0-9a-f]{32}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12})"
     r"|arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[A-Za-z0-9-]{1,64}|alias/[A-Za-z0-9/_-]{1,250}))$"
 )
 PARTITION_KEY_RE = re.compile(r"^[A-Za-z0-9_.:()${}-]{1,256}$")
-TAG_KEY_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{1,128}$")
-TAG_VALUE_RE = re.compile(r"^[A-Za-z0-9 _.:/=+@-]{0,256}$")
-RESERVED_MEASURES = {"time", "measure_value", "measure_name", "metrics"}
-DIMENSION_NAMES = {"DeviceId", "Location", "DeviceType"}
 RUNTIMES = ("python3.12", "python3.13", "python3.14")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827)
 
@@ -65,7 +66,7 @@ class Where:
 # --- sections -------------------------------------------------------------------------------
 
 
-def spec(check: checks.Check, default: Any = MISSING, **kw: Any) -> Any:
+def spec(check: checks.Checker, default: Any = MISSING, **kw: Any) -> Any:
     if default is MISSING and "default_factory" not in kw:
         return field(metadata={"check": check})
     if "default_factory" in kw:
@@ -87,10 +88,10 @@ class StreamConfig:
 @dataclass(frozen=True)
 class TimestreamConfig:
     table: str = spec(checks.text(TABLE_RE, "3-256 of A-Z a-z 0-9 _ . -"), "sensor-data")
-    memory_retention_hours: int = spec(checks.integer(1, 8766), 24)
-    magnetic_retention_days: int = spec(checks.integer(1, 73000), 365)
+    memory_retention_hours: int = spec(checks.integer(1, MAX_MEMORY_RETENTION_HOURS), 24)
+    magnetic_retention_days: int = spec(checks.integer(1, MAX_MAGNETIC_RETENTION_DAYS), 365)
     magnetic_writes: bool = spec(checks.boolean, True)
-    record_model: str = spec(checks.choice("multi", "single"), "multi")
+    record_model: str = spec(checks.choice(*RECORD_MODELS), "multi")
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ class Device:
 
 @dataclass(frozen=True)
 class ValidationConfig:
-    unknown_devices: str = spec(checks.choice("accept", "quarantine"), "accept")
+    unknown_devices: str = spec(checks.choice(*UNKNOWN_DEVICE_POLICIES), "accept")
     numeric_strings: bool = spec(checks.boolean, False)
 
 
@@ -184,12 +185,10 @@ class Config:
     source: str = "<defaults>"
 
     def with_overrides(self, **changes: Any) -> Config:
-        from dataclasses import replace
-
         return replace(self, **changes)
 
 
-_TOP_SCALARS: dict[str, checks.Check] = {
+_TOP_SCALARS: dict[str, checks.Checker] = {
     "name": checks.text(NAME_RE, "2-24 of a-z 0-9 -, starting with a letter, not ending with -"),
     "suffix": checks.text(SUFFIX_RE, "4-8 of a-z 0-9, or null to generate one"),
     "target": checks.choice("local", "aws"),
@@ -204,6 +203,7 @@ _SECTIONS: dict[str, type] = {
     "validation": ValidationConfig,
     "legacy": LegacyConfig,
 }
+_REGISTRY_FIELDS = ("location", "device_type")  # a device's keys that are not attributes
 _ALL_KEYS = [*_TOP_SCALARS, *_SECTIONS, "sensors", "devices", "tags"]
 
 
@@ -213,6 +213,8 @@ class _Builder:
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[str] = []
+        # Device attributes become dimensions: checked against the sensors once both are read.
+        self.attributes: list[tuple[str, Where]] = []
 
     def where(self, parent: Located, key: str, path: str) -> Where:
         return Where(self.file, parent.line_of(key) if isinstance(parent, Located) else 0, path)
@@ -263,16 +265,10 @@ class _Builder:
         out: dict[str, SensorRange] = {}
         for name, spec_ in data.items():
             w = self.where(data, name, f"sensors.{name}")
-            if not MEASURE_RE.fullmatch(name) or name.lower() in RESERVED_MEASURES:
-                self.problems.append(
-                    w.problem(
-                        "not a usable Timestream measure name; allowed: letters, digits, _ "
-                        "(not starting with a digit), not time/measure_value/measure_name/metrics"
-                    )
-                )
-                continue
-            if name.startswith("ts_") or name in DIMENSION_NAMES:
-                self.problems.append(w.problem("reserved name (ts_ prefix or a dimension name)"))
+            try:
+                checks.measure_name(name)
+            except checks.Bad as bad:
+                self.problems.append(w.problem(str(bad)))
                 continue
             rng = self.section(SensorRange, spec_, w)
             if rng is None:
@@ -301,18 +297,30 @@ class _Builder:
             clean: dict[str, str] = {}
             for key, value in attrs_map.items():
                 kw = self.where(attrs_map, key, f"devices.{dev_id}.{key}")
-                if not MEASURE_RE.fullmatch(key) or key in RESERVED_MEASURES:
-                    self.problems.append(kw.problem("attribute names allow A-Z a-z 0-9 _"))
-                elif not isinstance(value, str | int | float) or isinstance(value, bool):
+                try:
+                    checks.attribute_name(key)
+                except checks.Bad as bad:
+                    self.problems.append(kw.problem(str(bad)))
+                    continue
+                if not isinstance(value, str | int | float) or isinstance(value, bool):
                     self.problems.append(kw.problem(f"{shown(value)} is not a text value"))
                 elif not str(value).strip() or len(str(value).encode()) > 2048:
                     self.problems.append(kw.problem("values must be 1-2048 bytes, not blank"))
                 else:
                     clean[key] = str(value)
-            location = clean.pop("location", None)
-            device_type = clean.pop("device_type", None)
+                    if key not in _REGISTRY_FIELDS:
+                        self.attributes.append((key, kw))
+            location, device_type = (clean.pop(k, None) for k in _REGISTRY_FIELDS)
             out[dev_id] = Device(location, device_type, clean)
         return out
+
+    def clashes(self, sensors: Mapping[str, SensorRange]) -> None:
+        """A dimension named like a measure: the function's settings refuse the pair."""
+        for key, where in self.attributes:
+            if key in sensors:
+                self.problems.append(
+                    where.problem("is also a sensor name; allowed: an attribute name no sensor has")
+                )
 
     def tags(self, raw: Any, where: Where) -> dict[str, str]:
         data = self.mapping(raw, where)
@@ -321,22 +329,10 @@ class _Builder:
         out: dict[str, str] = {}
         for key, value in data.items():
             w = self.where(data, key, f"tags.{key}")
-            value = "" if value is None else str(value)
-            if not TAG_KEY_RE.fullmatch(key) or key.lower().startswith(("aws:", "iotpipe:")):
-                self.problems.append(
-                    w.problem(
-                        "tag keys allow 1-128 of letters, digits, space "
-                        "and _ . : / = + @ -; aws: and iotpipe: are reserved"
-                    )
-                )
-            elif not TAG_VALUE_RE.fullmatch(value):
-                self.problems.append(
-                    w.problem(
-                        "tag values allow 0-256 of letters, digits, space and _ . : / = + @ -"
-                    )
-                )
-            else:
-                out[key] = value
+            try:
+                out[key] = checks.tag(key, value)
+            except checks.Bad as bad:
+                self.problems.append(w.problem(str(bad)))
         if len(out) > 40:
             self.problems.append(where.problem("at most 40 tags (iotpipe adds its own)"))
         return out
@@ -370,6 +366,7 @@ def parse(raw: Any, file: str = "<config>") -> Config:
             values[key] = b.tags(value, w)
         else:
             b.problems.append(w.problem(f"unknown key; allowed: {', '.join(_ALL_KEYS)}"))
+    b.clashes(values.get("sensors", DEFAULT_SENSORS))
     if b.problems:
         raise ConfigError(b.problems)
     return Config(**values)

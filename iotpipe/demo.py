@@ -3,9 +3,11 @@
 up -> send-test (the fleet plus invalid data) -> wait until Timestream has every valid
 message -> the query presets -> a device with an identity (``devices add``) -> verify
 --probe, the probe published by that device over MQTT with mutual TLS -> down (unless
-``--keep``), then a short report. All of it in a deployment of its own (:func:`demo_deployment`): never the user's. It calls the same functions as the individual commands (the engine, the sender,
-the presets, the checks); only the rendering is passed in (:class:`DemoView`), so this
-module has no click or rich in it and the CLI keeps one way of showing each thing.
+``--keep``), then a short report. All of it in a deployment of its own
+(:func:`demo_deployment`): never the user's. It calls the same functions as the individual
+commands (the engine, the sender, the presets, the checks); only the rendering is passed in
+(:class:`DemoView`), so this module has no click or rich in it and the CLI keeps one way of
+showing each thing.
 """
 
 from __future__ import annotations
@@ -25,23 +27,26 @@ from iotpipe.devices.endpoint import add_to
 from iotpipe.engine import Engine
 from iotpipe.errors import IotpipeError, UsageError
 from iotpipe.fleet import Message, SendOptions, message_source
+from iotpipe.local import lifecycle
 from iotpipe.naming import new_suffix
+from iotpipe.poll import Backoff, Clock, TimedOut, until
 from iotpipe.state import atomic_write_json, home
 from iotpipe.target import Deployment, TargetOptions, make_gateway, resolve
-from iotpipe.traffic import Outcome, Summary, deliver, sink_for
+from iotpipe.traffic import BatchCounts, SendSummary, deliver, sink_for
 from iotpipe.verify import Check, verify
 
 DEMO_PRESETS = ("by-device", "per-minute", "quality")
 # The demo gives one device a real identity, and the probe is published by it over MQTT.
 DEMO_DEVICE = "demo-device"
+ROWS_BACKOFF = Backoff(first=0.25, factor=1.5, cap=2.0)
 
 
 class DemoView(Protocol):
     """How the CLI shows each stage; every method may do nothing (``--output json``)."""
 
     def steps(self, title: str) -> AbstractContextManager[Callable[..., None]]: ...
-    def progress(self, total: int) -> AbstractContextManager[Callable[[Outcome], None]]: ...
-    def sent(self, summary: Summary) -> None: ...
+    def progress(self, total: int) -> AbstractContextManager[Callable[[BatchCounts], None]]: ...
+    def sent(self, summary: SendSummary) -> None: ...
     def result(self, title: str, result: query.Result) -> None: ...
     def checks(self, checks: list[Check]) -> None: ...
     def note(self, text: str) -> None: ...
@@ -155,15 +160,13 @@ def embedded_aws(
     if endpoint_url:
         yield False
         return
-    from iotpipe.local.lifecycle import ensure_running, stop
-
     where = base or demo_home()
-    _, started = ensure_running(where)
+    _, started = lifecycle.ensure_running(where)
     try:
         yield started
     finally:
         if started and not keep:
-            stop(where)
+            lifecycle.stop(where)
 
 
 @contextmanager
@@ -233,20 +236,23 @@ def wait_for_rows(
     sleep: Callable[[float], None],
     clock: Callable[[], float],
 ) -> int:
-    """Poll (0.25 s, x1.5, up to 2 s) until the table holds ``target`` rows; return the count."""
-    deadline = clock() + timeout_s
-    delay = 0.25
-    while True:
-        n = count_rows(dep)
-        if n >= target:
-            return n
-        if clock() > deadline:
-            raise IotpipeError(
-                f"Timestream has {n} of {target} expected rows after {timeout_s:.0f} s: "
-                "see 'iotpipe verify' and 'iotpipe query quality'."
-            )
-        sleep(delay)
-        delay = min(delay * 1.5, 2.0)
+    """Poll (0.25 s, x1.5, up to 2 s) until the table holds ``target`` rows; return the count.
+
+    The function writes asynchronously behind Kinesis, so rows arrive seconds after the send.
+    """
+    try:
+        return until(
+            lambda: count_rows(dep),
+            timeout=timeout_s,
+            backoff=ROWS_BACKOFF,
+            clock=Clock(sleep=sleep, now=clock),
+            done=lambda n: n is not None and n >= target,
+        )
+    except TimedOut as exc:
+        raise IotpipeError(
+            f"Timestream has {exc.last} of {target} expected rows after {timeout_s:.0f} s: "
+            "see 'iotpipe verify' and 'iotpipe query quality'."
+        ) from None
 
 
 def run_demo(

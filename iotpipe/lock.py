@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import sys
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from iotpipe.errors import IotpipeError
+from iotpipe.poll import Backoff, Clock, until
 
 DEFAULT_TIMEOUT_S = 30.0
 TIMEOUT_ENV = "IOTPIPE_LOCK_TIMEOUT"
@@ -116,12 +118,16 @@ class DeploymentLock:
         self._fd = fd
 
     def _wait_for(self, fd: int) -> None:
+        """Try every ``POLL_S`` and once more at the deadline itself (a pause never passes
+        it), then name the holder: the probe raises there, so ``until`` needs no timeout."""
         deadline = self.clock() + self.timeout_s
         told = False
-        while True:
+
+        def locked() -> bool | None:
+            nonlocal told
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
+                return True
             except BlockingIOError:
                 pass
             holder = read_holder(self.path)
@@ -135,7 +141,17 @@ class DeploymentLock:
             if not told and self.on_wait is not None:
                 self.on_wait(f"Waiting for {who} to finish with deployment {self.label}...")
                 told = True
-            self.sleep(max(0.0, min(POLL_S, deadline - self.clock())))
+            return None
+
+        def pause(seconds: float) -> None:
+            self.sleep(max(0.0, min(seconds, deadline - self.clock())))
+
+        until(
+            locked,
+            timeout=math.inf,
+            backoff=Backoff.fixed(POLL_S),
+            clock=Clock(sleep=pause, now=self.clock),
+        )
 
     def release(self) -> None:
         fd, self._fd = self._fd, None

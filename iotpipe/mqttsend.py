@@ -26,7 +26,7 @@ from iotpipe.devices.scheme import thing_name
 from iotpipe.errors import UsageError
 from iotpipe.fleet import Message
 from iotpipe.target import Deployment
-from iotpipe.traffic import Outcome, topic_for
+from iotpipe.traffic import BatchCounts, topic_for
 
 PUBACK_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 10.0
@@ -154,8 +154,8 @@ class MqttSink:
                 self._conns[device_id] = conn
         return conn, self._thing_of(device_id)
 
-    def send(self, batch: list[Message]) -> Outcome:
-        out = Outcome()
+    def send(self, batch: list[Message]) -> BatchCounts:
+        out = BatchCounts()
         for m in batch:
             if len(m.data) > MAX_PAYLOAD:
                 code: str | None = "PayloadTooLarge"

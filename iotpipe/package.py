@@ -22,7 +22,7 @@ _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 
 
 def settings_from_config(config: Config) -> dict[str, Any]:
-    """The function's ``settings.json`` (format documented in the README)."""
+    """The function's ``settings.json`` (format: lambda_handler/SETTINGS.md)."""
     ts = config.timestream
     return {
         "version": 1,

@@ -21,6 +21,7 @@ from botocore.exceptions import NoCredentialsError, NoRegionError, ProfileNotFou
 from iotpipe.aws import Gateway
 from iotpipe.config import REGION_RE, Config
 from iotpipe.errors import UsageError
+from iotpipe.local import lifecycle
 from iotpipe.lock import DeploymentLock
 from iotpipe.naming import Names, new_suffix
 from iotpipe.state import Identity, State, home
@@ -51,9 +52,7 @@ def effective_region(config: Config, opts: TargetOptions) -> str:
 
 def emulator_running(base: Path) -> bool:
     """Is an embedded AWS recorded as running in ``base``? Never starts one."""
-    from iotpipe.local.lifecycle import read_state
-
-    recorded = read_state(base)
+    recorded = lifecycle.read_state(base)
     if recorded is None:
         return False
     try:
@@ -87,15 +86,13 @@ def make_gateway(
     """
     region = effective_region(config, opts)
     if config.target == "local" and not opts.endpoint_url:
-        from iotpipe.local.lifecycle import ensure_running
-
         where = base or home()
         if not start and not emulator_running(where):
             raise NotDeployed(
                 f"Nothing deployed: no deployment named {config.name!r} exists on the "
                 f"embedded AWS, which is not running (in {where}). Run 'iotpipe up' first."
             )
-        endpoint, started = ensure_running(where)
+        endpoint, started = lifecycle.ensure_running(where)
         if started and announce:
             announce(f"Started the embedded AWS at {endpoint} (stop it with: iotpipe local stop)")
         return Gateway(region=region, endpoint_url=endpoint, local=True, max_attempts=3)

@@ -5,13 +5,12 @@ some of its entries fail (``FailedRecordCount`` > 0, the failed entries carry ``
 at their request positions). So: batch by count *and* bytes, keep a few calls in flight
 (bounded, so a long run holds a few batches in memory, not the whole fleet), and resend only
 the failed entries, with exponential backoff and full jitter so throttled senders spread out
-instead of retrying in lockstep. Pacing, sleeping and the jitter RNG are injected: tests never
-really wait.
+instead of retrying in lockstep. Pacing, the retry clock and the jitter RNG are injected:
+tests never really wait.
 """
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from collections import Counter
@@ -24,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from iotpipe.aws import Gateway, error_code
 from iotpipe.fleet import Message
+from iotpipe.poll import Backoff, Clock, retrying
 from iotpipe.target import Deployment
 
 MAX_RECORDS = 500
@@ -46,22 +46,27 @@ RETRYABLE = frozenset(
 )
 
 
-@dataclass
-class Backoff:
-    """Exponential backoff with full jitter: sleep uniform(0, min(cap, base * 2**attempt))."""
+@dataclass(frozen=True)
+class Resend:
+    """How a sink retries what was throttled: ``attempts`` calls at most, pausing by
+    ``backoff`` (full jitter by default: many senders compete for one shard's throughput, and
+    spreading them out is the point) on ``clock``."""
 
-    base: float = 0.1
-    cap: float = 5.0
     attempts: int = 8
-    sleep: Callable[[float], None] = time.sleep
-    rng: random.Random = field(default_factory=random.Random)
+    backoff: Backoff = field(default_factory=lambda: Backoff(first=0.1, jitter="full"))
+    clock: Clock = field(default_factory=Clock)
 
-    def pause(self, attempt: int) -> None:
-        self.sleep(self.rng.uniform(0, min(self.cap, self.base * 2**attempt)))
+
+class _StillFailing(Exception):
+    """Some entries of a PutRecords are still refused (``args``: their codes)."""
+
+
+def _retryable(exc: Exception) -> bool:
+    return error_code(exc) in RETRYABLE
 
 
 @dataclass
-class Outcome:
+class BatchCounts:
     """What one batch came to: every message is either sent or failed, exactly once."""
 
     sent: int = 0
@@ -74,7 +79,7 @@ class Sink(Protocol):
     max_records: int
     max_bytes: int
 
-    def send(self, batch: list[Message]) -> Outcome: ...
+    def send(self, batch: list[Message]) -> BatchCounts: ...
 
 
 def entry_size(message: Message) -> int:
@@ -88,13 +93,13 @@ class KinesisSink:
     max_records = MAX_RECORDS
     max_bytes = MAX_REQUEST_BYTES
 
-    def __init__(self, client: Any, stream: str, backoff: Backoff | None = None) -> None:
+    def __init__(self, client: Any, stream: str, resend: Resend | None = None) -> None:
         self.client = client
         self.stream = stream
-        self.backoff = backoff or Backoff()
+        self.resend = resend or Resend()
 
-    def send(self, batch: list[Message]) -> Outcome:
-        out = Outcome()
+    def send(self, batch: list[Message]) -> BatchCounts:
+        out = BatchCounts()
         pending = []
         for m in batch:
             if entry_size(m) > MAX_RECORD_BYTES:
@@ -102,20 +107,31 @@ class KinesisSink:
                 out.errors["RecordTooLarge"] += 1
             else:
                 pending.append(m)
-        last: list[str | None] = []
-        for attempt in range(self.backoff.attempts):
-            if not pending:
-                break
-            if attempt:
-                out.retried += len(pending)
-                self.backoff.pause(attempt - 1)
+
+        def put_pending() -> None:
+            nonlocal pending
             codes = self._put(pending)
-            out.sent += sum(1 for c in codes if c is None)
+            out.sent += codes.count(None)
             pending = [m for m, c in zip(pending, codes, strict=True) if c is not None]
-            last = codes
+            if pending:
+                raise _StillFailing(*(c for c in codes if c is not None))
+
+        def count_retry(exc: Exception, pause: float) -> None:
+            out.retried += len(pending)
+
         if pending:
-            out.failed += len(pending)
-            out.errors.update(c for c in last if c is not None)
+            try:
+                retrying(
+                    put_pending,
+                    retry_if=lambda exc: isinstance(exc, _StillFailing),
+                    attempts=self.resend.attempts,
+                    backoff=self.resend.backoff,
+                    clock=self.resend.clock,
+                    on_retry=count_retry,
+                )
+            except _StillFailing as exc:
+                out.failed += len(pending)
+                out.errors.update(exc.args)
         return out
 
     def _put(self, batch: list[Message]) -> list[str | None]:
@@ -136,15 +152,20 @@ class IotSink:
     max_records = 1
     max_bytes = 128 * 1024  # the MQTT message limit of AWS IoT Core
 
-    def __init__(self, client: Any, topic_filter: str, backoff: Backoff | None = None) -> None:
+    def __init__(self, client: Any, topic_filter: str, resend: Resend | None = None) -> None:
         self.client = client
         self.topic_filter = topic_filter
-        self.backoff = backoff or Backoff()
+        self.resend = resend or Resend()
 
-    def send(self, batch: list[Message]) -> Outcome:
-        out = Outcome()
+    def send(self, batch: list[Message]) -> BatchCounts:
+        out = BatchCounts()
+
+        def count_retry(exc: Exception, pause: float) -> None:
+            out.retried += 1
+
         for m in batch:
-            code = self._publish(m, out)
+            too_large = len(m.data) > self.max_bytes
+            code = "PayloadTooLarge" if too_large else self._publish(m, count_retry)
             if code is None:
                 out.sent += 1
             else:
@@ -152,26 +173,28 @@ class IotSink:
                 out.errors[code] += 1
         return out
 
-    def _publish(self, message: Message, out: Outcome) -> str | None:
-        if len(message.data) > self.max_bytes:
-            return "PayloadTooLarge"
-        code = None
-        for attempt in range(self.backoff.attempts):
-            if attempt:
-                out.retried += 1
-                self.backoff.pause(attempt - 1)
-            try:
-                self.client.publish(
+    def _publish(
+        self, message: Message, on_retry: Callable[[Exception, float], None]
+    ) -> str | None:
+        """None once published; the code of a throttling that outlasted every attempt."""
+        try:
+            retrying(
+                lambda: self.client.publish(
                     topic=topic_for(self.topic_filter, message.device_id),
                     qos=1,
                     payload=message.data,
-                )
-                return None
-            except ClientError as exc:
-                code = error_code(exc)
-                if code not in RETRYABLE:
-                    raise
-        return code
+                ),
+                retry_if=_retryable,
+                attempts=self.resend.attempts,
+                backoff=self.resend.backoff,
+                clock=self.resend.clock,
+                on_retry=on_retry,
+            )
+        except ClientError as exc:
+            if not _retryable(exc):
+                raise
+            return error_code(exc)
+        return None
 
 
 def topic_for(topic_filter: str, device_id: str) -> str:
@@ -205,18 +228,13 @@ def batches(
         yield batch
 
 
+@dataclass(frozen=True)
 class Pacer:
     """Lets message k go at ``start + k / rate``; no rate means as fast as possible."""
 
-    def __init__(
-        self,
-        rate: float | None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.rate = rate
-        self.clock = clock
-        self.sleep = sleep
+    rate: float | None
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
 
     def pace(self, messages: Iterable[Message]) -> Iterator[Message]:
         if not self.rate:
@@ -231,7 +249,7 @@ class Pacer:
 
 
 @dataclass
-class Summary:
+class SendSummary:
     """Totals of a run; ``invalid`` counts the messages that were broken on purpose.
 
     ``sent`` counts what the service acknowledged, ``failed`` what it refused (or what was
@@ -258,7 +276,7 @@ class Summary:
         """Submitted but neither acknowledged nor refused: in flight when the run stopped."""
         return max(0, self.submitted - self.sent - self.failed)
 
-    def add(self, outcome: Outcome) -> None:
+    def add(self, outcome: BatchCounts) -> None:
         self.sent += outcome.sent
         self.failed += outcome.failed
         self.retried += outcome.retried
@@ -279,6 +297,9 @@ class Summary:
         }
 
 
+# Old names, until mqttsend, cli/render and cli/progress (not this change's) import the new.
+
+
 def deliver(
     messages: Iterable[Message],
     sink: Sink,
@@ -287,9 +308,9 @@ def deliver(
     workers: int = 4,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
-    on_batch: Callable[[Outcome], None] | None = None,
-    summary: Summary | None = None,
-) -> Summary:
+    on_batch: Callable[[BatchCounts], None] | None = None,
+    summary: SendSummary | None = None,
+) -> SendSummary:
     """Send everything through ``sink`` with at most ``workers`` calls in flight.
 
     Paced runs send smaller batches (about ``LINGER_S`` worth of messages) so a slow rate
@@ -298,7 +319,7 @@ def deliver(
     of a run that stops with an exception (Ctrl-C, the endpoint gone): batches not yet
     started are cancelled and uncounted, batches in flight finish and are counted.
     """
-    summary = summary if summary is not None else Summary()
+    summary = summary if summary is not None else SendSummary()
     clock = clock or time.monotonic  # looked up now, so a test can replace time's
     sleep = sleep or time.sleep
     lock = threading.Lock()
@@ -312,7 +333,7 @@ def deliver(
             summary.invalid += m.invalid is not None
             yield m
 
-    def finish(future: Future[Outcome]) -> None:
+    def finish(future: Future[BatchCounts]) -> None:
         """Runs in the worker thread as the batch completes, so progress is live; errors
         are left for the main thread to raise (a callback's exception would be lost)."""
         if future.cancelled() or future.exception() is not None:
@@ -339,12 +360,12 @@ def _pump(
     stream: Iterable[list[Message]],
     sink: Sink,
     workers: int,
-    finish: Callable[[Future[Outcome]], None],
-    summary: Summary,
+    finish: Callable[[Future[BatchCounts]], None],
+    summary: SendSummary,
 ) -> None:
     """Submit batches, at most ``workers`` in flight; on any exception cancel the batches
     that have not started (they were never sent, so they leave ``submitted``) and re-raise."""
-    inflight: dict[Future[Outcome], int] = {}
+    inflight: dict[Future[BatchCounts], int] = {}
     try:
         for batch in stream:
             if len(inflight) >= workers:
@@ -365,15 +386,12 @@ def _pump(
         raise
 
 
-# --- send-test -------------------------------------------------------------------------------
-
-
-def sink_for(dep: Deployment, via: str, backoff: Backoff | None = None) -> Sink:
+def sink_for(dep: Deployment, via: str) -> Sink:
     if via == "mqtt":
         # Deferred: mqttsend builds on this module, and paho loads only when MQTT is used.
         from iotpipe.mqttsend import mqtt_sink
 
         return mqtt_sink(dep)
     if via == "iot":
-        return IotSink(iot_data_client(dep.gateway), dep.config.iot_rule.topic, backoff)
-    return KinesisSink(dep.gateway.client("kinesis"), dep.names.stream, backoff)
+        return IotSink(iot_data_client(dep.gateway), dep.config.iot_rule.topic)
+    return KinesisSink(dep.gateway.client("kinesis"), dep.names.stream)

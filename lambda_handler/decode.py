@@ -16,9 +16,11 @@ from typing import Any
 
 from . import reasons
 from .reasons import Problem
+from .text import clip
 
 MAX_PAYLOAD_BYTES = 1_048_576  # Kinesis' default maximum record size (1 MiB)
 MAX_SEQUENCE_CHARS = 129  # Kinesis sequence numbers: 1-129 digits
+_MAX_DETAIL = 200  # characters of a parser's message echoed in a problem's detail
 
 
 @dataclass(slots=True)
@@ -104,7 +106,7 @@ def _checked_item(index: int, record: Any) -> Item:
     kinesis = record.get("kinesis")
     if not isinstance(kinesis, Mapping):
         source = record.get("eventSource")
-        hint = f" (eventSource {_short(source, 40)!r})" if isinstance(source, str) else ""
+        hint = f" (eventSource {clip(source, 40)!r})" if isinstance(source, str) else ""
         raise MalformedEvent(f"{where}.kinesis is missing or not an object{hint}")
     seq, data = kinesis.get("sequenceNumber"), kinesis.get("data")
     if not isinstance(data, str):
@@ -172,11 +174,13 @@ def parse_json(text: str) -> dict[str, Any] | Problem:
     try:
         body = _loads(text)
     except DuplicateKey as dup:
-        return Problem(reasons.DUPLICATE_KEYS, f"key {_short(repr(dup.key))} appears twice")
+        return Problem(
+            reasons.DUPLICATE_KEYS, f"key {clip(repr(dup.key), _MAX_DETAIL)} appears twice"
+        )
     except (ValueError, RecursionError) as exc:
         if not text.strip():
             return Problem(reasons.EMPTY, "the payload is only whitespace")
-        return Problem(reasons.MALFORMED_JSON, _short(str(exc)))
+        return Problem(reasons.MALFORMED_JSON, clip(str(exc), _MAX_DETAIL))
     if type(body) is not dict:
         return Problem(reasons.NOT_AN_OBJECT, f"the payload is a JSON {json_type(body)}")
     return body
@@ -234,7 +238,3 @@ def json_type(value: Any) -> str:
     if value is None:
         return "null"
     return "number"
-
-
-def _short(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -26,6 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import partial
 from typing import Any
 
@@ -38,7 +39,14 @@ from .settings import Settings
 
 DEFAULT_DATABASE = "iot-sensor-db"  # the recipe's defaults
 DEFAULT_TABLE = "sensor-data"
-WRITTEN, QUARANTINED, RETRY = "written", "quarantined", "retry"
+
+
+class Fate(Enum):
+    """The one state each record of a batch ends in (see the module docstring)."""
+
+    WRITTEN = "written"
+    QUARANTINED = "quarantined"
+    RETRY = "retry"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +69,10 @@ class Target:
 
 
 @dataclass(slots=True)
-class Outcome:
+class InvocationResult:
     """The result of one batch: the accounting, the retries and the quarantine entries."""
 
-    summary: report.Summary
+    summary: report.BatchSummary
     failures: list[str]
     entries: list[Entry] = field(default_factory=list)
 
@@ -86,7 +94,7 @@ def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     name = getattr(context, "function_name", None) or os.environ.get(
         "AWS_LAMBDA_FUNCTION_NAME", "iotpipe"
     )
-    outcome = process(
+    result = process(
         event,
         _settings,
         timestream=writer.cached_client("timestream-write"),
@@ -95,7 +103,7 @@ def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
         clock=_clock,
         function_name=name,
     )
-    return outcome.response()
+    return result.response()
 
 
 def process(
@@ -109,7 +117,7 @@ def process(
     executor: Executor | None = None,
     log: report.Log | None = None,
     function_name: str = "iotpipe",
-) -> Outcome:
+) -> InvocationResult:
     """Validate, write and quarantine one Kinesis batch; every record is accounted for.
 
     Writes and the quarantine of invalid messages run side by side in `executor`; the
@@ -138,23 +146,23 @@ def process(
     failed, refused, records_written, errors = _collect_writes(readings, requests, writes)
 
     # Stage 2: what Timestream said decides the rest; refused measures are quarantined.
-    status: dict[int, str] = {}
+    status: dict[int, Fate] = {}
     late, late_status = _settle(readings, failed, refused, status, now_ms)
     late_sent = _dispatch(late, sqs, target.queue_url, pool, log)
     lost = _collect_sends(early_sent)
     lost_late = _collect_sends(late_sent)
     for position, entry in enumerate(early):
-        status[entry.item.index] = RETRY if position in lost else QUARANTINED
+        status[entry.item.index] = Fate.RETRY if position in lost else Fate.QUARANTINED
     for position, entry in enumerate(late):
-        status[entry.item.index] = RETRY if position in lost_late else late_status[position]
+        status[entry.item.index] = Fate.RETRY if position in lost_late else late_status[position]
 
     delivered = [e for p, e in enumerate(early) if p not in lost]
     delivered += [e for p, e in enumerate(late) if p not in lost_late]
     summary = _summarise(items, status, delivered, records_written, len(requests))
     _log_problems(log, errors, len(failed), len(lost) + len(lost_late), delivered)
     _log_summary(log, summary, items, function_name, now_ms)
-    retry = sorted((i for i in items if status[i.index] == RETRY), key=lambda i: i.seq_key)
-    return Outcome(summary, [i.sequence_number for i in retry], delivered)
+    retry = sorted((i for i in items if status[i.index] == Fate.RETRY), key=lambda i: i.seq_key)
+    return InvocationResult(summary, [i.sequence_number for i in retry], delivered)
 
 
 def _evaluate(
@@ -201,9 +209,9 @@ def _settle(
     readings: list[Reading],
     failed: set[int],
     refused: dict[int, dict[str, Problem]],
-    status: dict[int, str],
+    status: dict[int, Fate],
     now_ms: int,
-) -> tuple[list[Entry], list[str]]:
+) -> tuple[list[Entry], list[Fate]]:
     """Status of each reading after the writes, and the quarantine entries still owed.
 
     A reading with any transiently failed record is retried whole (its written records
@@ -212,15 +220,15 @@ def _settle(
     is written, and its refused measures get a `partial` quarantine entry.
     """
     late: list[Entry] = []
-    late_status: list[str] = []
+    late_status: list[Fate] = []
     for index, reading in enumerate(readings):
         if index in failed:
-            status[reading.item.index] = RETRY
+            status[reading.item.index] = Fate.RETRY
             continue
         by_timestream = refused.get(index, {})
         rejected = {**reading.rejected, **by_timestream}
         if not rejected:
-            status[reading.item.index] = WRITTEN
+            status[reading.item.index] = Fate.WRITTEN
             continue
         whole = len(by_timestream) == len(reading.measures)
         problem = next(iter((by_timestream if whole else rejected).values()))
@@ -229,30 +237,30 @@ def _settle(
                 reading.item, problem, reading.device_id, rejected, not whole, now_ms
             )
         )
-        late_status.append(QUARANTINED if whole else WRITTEN)
+        late_status.append(Fate.QUARANTINED if whole else Fate.WRITTEN)
     return late, late_status
 
 
 def _summarise(
     items: list[Any],
-    status: dict[int, str],
+    status: dict[int, Fate],
     delivered: list[Entry],
     records_written: int,
     write_requests: int,
-) -> report.Summary:
+) -> report.BatchSummary:
     """Count the final states; refused measures count only for messages written."""
     counts = Counter(status.values())
-    summary = report.Summary(
+    summary = report.BatchSummary(
         received=len(items),
-        written=counts[WRITTEN],
-        quarantined=counts[QUARANTINED],
-        retry=counts[RETRY],
+        written=counts[Fate.WRITTEN],
+        quarantined=counts[Fate.QUARANTINED],
+        retry=counts[Fate.RETRY],
         records_written=records_written,
         write_requests=write_requests,
     )
     for entry in delivered:
         summary.reasons[entry.reason] = summary.reasons.get(entry.reason, 0) + 1
-        if entry.doc["partial"] and status[entry.item.index] == WRITTEN:
+        if entry.doc["partial"] and status[entry.item.index] == Fate.WRITTEN:
             summary.measures_rejected += len(entry.doc.get("rejectedMeasures", {}))
     return summary
 
@@ -318,7 +326,7 @@ def _collect_sends(sent: list[tuple[list[int], Future]]) -> set[int]:
 
 
 def _log_summary(
-    log: report.Log, summary: report.Summary, items: list[Any], function_name: str, now_ms: int
+    log: report.Log, summary: report.BatchSummary, items: list[Any], function_name: str, now_ms: int
 ) -> None:
     """The accounting line, then the same counts as EMF (always emitted, any log level)."""
     extra: dict[str, Any] = {}

@@ -21,6 +21,7 @@ from . import reasons
 from .quarantine import Entry
 from .reasons import Problem
 from .report import Log
+from .text import clip
 
 MAX_LINES = 100  # per invocation
 MAX_TEXT = 600  # characters of one sentence
@@ -58,16 +59,18 @@ def sentence(entry: Entry) -> str:
         if clause is None:  # e.g. Timestream refused the record: one clause per problem
             grouped.setdefault(problem, []).append(name)
         else:
-            parts.append(_clip(clause, _MAX_CLAUSE))
+            parts.append(clip(clause, _MAX_CLAUSE))
     for problem, names in grouped.items():
         words = problem.reason.replace("_", " ")
-        parts.append(_clip(f"{_title(words)} ({', '.join(names)}): {problem.detail}"))
+        parts.append(clip(f"{_title(words)} ({', '.join(names)}): {problem.detail}", _MAX_CLAUSE))
     if not parts:
-        parts.append(_clip(f"Quarantined {entry.problem.reason}: {entry.problem.detail}"))
+        parts.append(
+            clip(f"Quarantined {entry.problem.reason}: {entry.problem.detail}", _MAX_CLAUSE)
+        )
     device = entry.doc.get("deviceId")
-    shown = _clip(device, _MAX_DEVICE) if isinstance(device, str) and device else "unknown"
+    shown = clip(device, _MAX_DEVICE) if isinstance(device, str) and device else "unknown"
     tail = f" (device {shown}{'; its other measures were written' if entry.doc['partial'] else ''})"
-    return _clip("; ".join(parts), MAX_TEXT - len(tail)) + tail
+    return clip("; ".join(parts), MAX_TEXT - len(tail)) + tail
 
 
 def fields(entry: Entry) -> dict[str, object]:
@@ -95,7 +98,3 @@ def _measure_clause(name: str, problem: Problem) -> str | None:
 def _title(name: str) -> str:
     """First letter upper case, the rest kept (`temperature` -> `Temperature`, `co2_ppm` -> `Co2_ppm`)."""
     return name[:1].upper() + name[1:]
-
-
-def _clip(text: str, limit: int = _MAX_CLAUSE) -> str:
-    return text if len(text) <= limit else text[: max(limit - 3, 0)] + "..."

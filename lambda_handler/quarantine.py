@@ -18,6 +18,7 @@ from typing import Any
 
 from .decode import Item
 from .reasons import Problem
+from .text import clip
 from .validate import iso
 
 SOURCE = "iotpipe-handler"
@@ -60,20 +61,18 @@ def make_entry(
     doc: dict[str, Any] = {
         "source": SOURCE,
         "reason": problem.reason,
-        "detail": _clip(problem.detail, _MAX_DETAIL),
+        "detail": clip(problem.detail, _MAX_DETAIL),
         "partial": partial,
-        "deviceId": _clip(device_id, _MAX_DEVICE_ID) if device_id else None,
-        "shardId": _clip(item.shard_id, _MAX_KEY) if item.shard_id else None,
+        "deviceId": clip(device_id, _MAX_DEVICE_ID) if device_id else None,
+        "shardId": clip(item.shard_id, _MAX_KEY) if item.shard_id else None,
         "sequenceNumber": item.sequence_number,
-        "partitionKey": (
-            _clip(partition_key, _MAX_KEY) if isinstance(partition_key, str) else None
-        ),
+        "partitionKey": (clip(partition_key, _MAX_KEY) if isinstance(partition_key, str) else None),
         "approximateArrivalTimestamp": item.arrival,
         "quarantinedAt": iso(now_ms),
     }
     if rejected:
         doc["rejectedMeasures"] = {
-            name: _clip(p.text(), _MAX_DETAIL) for name, p in rejected.items()
+            name: clip(p.text(), _MAX_DETAIL) for name, p in rejected.items()
         }
     size = len(item.raw) if item.raw is not None else len(item.data)
     if size < MAX_BODY_BYTES // 8:  # the usual small payload: try it whole, one dump
@@ -158,7 +157,3 @@ def _fit_text(text: str, budget: int) -> tuple[str, bool]:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=True, separators=(",", ":"))
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."

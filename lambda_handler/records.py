@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .contract import MULTI_MEASURE_NAME, RecordModel
 from .model import Dimensions, Reading
-from .settings import MULTI_MEASURE_NAME
 
 MAX_RECORDS_PER_REQUEST = 100  # WriteRecords' limit
 
@@ -48,7 +48,7 @@ class Request:
         return Request(dict(self.common), [self.records[position]], [self.owners[position]])
 
 
-def plan_requests(readings: Sequence[Reading], model: str) -> list[Request]:
+def plan_requests(readings: Sequence[Reading], model: RecordModel) -> list[Request]:
     """All WriteRecords requests for `readings`, at most 100 records each."""
     order = sorted(range(len(readings)), key=lambda i: readings[i].identity.group)
     if model == "multi":
@@ -61,7 +61,9 @@ def plan_requests(readings: Sequence[Reading], model: str) -> list[Request]:
     ]
 
 
-def build_request(readings: Sequence[Reading], chunk: Sequence[Owner], model: str) -> Request:
+def build_request(
+    readings: Sequence[Reading], chunk: Sequence[Owner], model: RecordModel
+) -> Request:
     """One request; attributes shared by every record of `chunk` go to CommonAttributes."""
     first = readings[chunk[0][0]]
     shared = _shared_dimensions(readings, chunk)

@@ -15,9 +15,10 @@ import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
+Level = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+LEVELS: dict[str, int] = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40}
 NAMESPACE = "iotpipe"
 
 
@@ -37,12 +38,9 @@ class Log:
         name = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
         self.threshold = LEVELS.get(name, 20)
 
-    def log(self, level: str, msg: str, **fields: Any) -> None:
+    def log(self, level: Level, msg: str, **fields: Any) -> None:
         if LEVELS[level] >= self.threshold:
             self.emit(dumps({"level": level, "msg": msg, **fields}))
-
-    def debug(self, msg: str, **fields: Any) -> None:
-        self.log("DEBUG", msg, **fields)
 
     def info(self, msg: str, **fields: Any) -> None:
         self.log("INFO", msg, **fields)
@@ -55,7 +53,7 @@ class Log:
 
 
 @dataclass(slots=True)
-class Summary:
+class BatchSummary:
     """What happened to one invocation's records; `balanced` must always hold."""
 
     received: int = 0
@@ -86,7 +84,7 @@ class Summary:
         }
 
 
-def emf(summary: Summary, function_name: str, now_ms: int) -> dict[str, Any]:
+def emf(summary: BatchSummary, function_name: str, now_ms: int) -> dict[str, Any]:
     """The same counts as a CloudWatch embedded-metric-format document."""
     values = {
         "Received": summary.received,
@@ -115,7 +113,7 @@ def emf(summary: Summary, function_name: str, now_ms: int) -> dict[str, Any]:
 REASON_METRIC = "QuarantinedByReason"
 
 
-def reason_emf(summary: Summary, function_name: str, now_ms: int) -> list[dict[str, Any]]:
+def reason_emf(summary: BatchSummary, function_name: str, now_ms: int) -> list[dict[str, Any]]:
     """One EMF document per quarantine reason of the invocation (none when nothing was).
 
     `QuarantinedByReason` (dimensions FunctionName, Reason) counts the entries sent to

@@ -20,24 +20,28 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
+
+from .contract import (
+    BASE_DIMENSIONS,
+    MAX_DIMENSION_NAME_BYTES,
+    MAX_MAGNETIC_RETENTION_DAYS,
+    MAX_MEASURE_NAME_BYTES,
+    MAX_MEMORY_RETENTION_HOURS,
+    MULTI_MEASURE_NAME,
+    RECORD_MODELS,
+    UNKNOWN_DEVICE_POLICIES,
+    RecordModel,
+    UnknownDevicePolicy,
+    reserved_by_timestream,
+)
 
 SETTINGS_VERSION = 1
 SETTINGS_ENV = "IOTPIPE_SETTINGS"
 DEFAULT_PATH = Path(__file__).with_name("settings.json")
 
-MULTI_MEASURE_NAME = "metrics"
-BASE_DIMENSIONS = ("DeviceId", "Location", "DeviceType")
-# Timestream: reserved column names and prefixes; name length limits in UTF-8 bytes.
-RESERVED_NAMES = frozenset({"measure_value", "time", "ts_non_existent_col", "measure_name"})
-RESERVED_PREFIXES = ("ts_", "measure_name")
-MAX_DIMENSION_NAME_BYTES = 60
-MAX_MEASURE_NAME_BYTES = 256
-RECORD_MODELS = ("multi", "single")
-UNKNOWN_DEVICE_POLICIES = ("accept", "quarantine")
-MAX_MEMORY_RETENTION_HOURS = 8766
-MAX_MAGNETIC_RETENTION_DAYS = 73_000  # Timestream's limits for a table's retention
 _MAX_DOUBLE = sys.float_info.max
+_Choice = TypeVar("_Choice", bound=str)
 
 
 class SettingsError(ValueError):
@@ -85,7 +89,7 @@ class SensorRule:
 
 
 @dataclass(frozen=True, slots=True)
-class Device:
+class RegistryEntry:
     """One registry entry: location, type and extra dimensions (name, value), sorted."""
 
     location: str | None = None
@@ -104,10 +108,10 @@ RECIPE_SENSORS: tuple[SensorRule, ...] = (
 class Settings:
     """Everything the function needs besides the environment. Defaults = the recipe."""
 
-    record_model: str = "single"
+    record_model: RecordModel = "single"
     sensors: tuple[SensorRule, ...] = RECIPE_SENSORS
-    devices: Mapping[str, Device] = field(default_factory=lambda: MappingProxyType({}))
-    unknown_devices: str = "accept"
+    devices: Mapping[str, RegistryEntry] = field(default_factory=lambda: MappingProxyType({}))
+    unknown_devices: UnknownDevicePolicy = "accept"
     default_location: str = "factory_floor_1"
     default_device_type: str = "temperature_sensor"
     numeric_strings: bool = False
@@ -220,7 +224,7 @@ def _sensors(raw: Any) -> tuple[SensorRule, ...]:
     return tuple(rules)
 
 
-def _devices(raw: Any, measure_names: set[str]) -> dict[str, Device]:
+def _devices(raw: Any, measure_names: set[str]) -> dict[str, RegistryEntry]:
     if not isinstance(raw, dict):
         raise SettingsError("devices: must be an object of deviceId -> attributes")
     devices = {}
@@ -236,7 +240,7 @@ def _devices(raw: Any, measure_names: set[str]) -> dict[str, Device]:
                 raise SettingsError(f"devices.{device_id}.{key}: clashes with a dimension")
             extra.append((key, _attr_text(f"devices.{device_id}.{key}", value)))
         loc, kind = attrs.get("location"), attrs.get("device_type")
-        devices[str(device_id)] = Device(
+        devices[str(device_id)] = RegistryEntry(
             location=None if loc is None else _attr_text(f"devices.{device_id}.location", loc),
             device_type=None
             if kind is None
@@ -250,7 +254,7 @@ def _check_name(where: str, name: Any, max_bytes: int) -> None:
     """Timestream's rules for measure and dimension names."""
     if not isinstance(name, str) or not name or len(name.encode("utf-8")) > max_bytes:
         raise SettingsError(f"{where}: name must be 1-{max_bytes} bytes")
-    if name in RESERVED_NAMES or name.startswith(RESERVED_PREFIXES):
+    if reserved_by_timestream(name):
         raise SettingsError(f"{where}: '{name}' is reserved by Timestream")
 
 
@@ -273,7 +277,7 @@ def _attr_text(where: str, value: Any) -> str:
     raise SettingsError(f"{where}: a non-empty string or number")
 
 
-def _choice(doc: dict, key: str, allowed: tuple[str, ...], default: str) -> str:
+def _choice(doc: dict, key: str, allowed: tuple[_Choice, ...], default: _Choice) -> _Choice:
     value = doc.get(key, default)
     if value not in allowed:
         raise SettingsError(f"{key}: one of {', '.join(allowed)}")

@@ -13,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from . import decode, enrich, reasons
+from .contract import MAX_MAGNETIC_RETENTION_DAYS
 from .decode import Item
 from .model import Identity, Reading, Rejection, make_identity
 from .reasons import Problem
-from .settings import MAX_MAGNETIC_RETENTION_DAYS, SensorRule, Settings
+from .settings import SensorRule, Settings
+from .text import clip
 
 DEVICE_ID = re.compile(r"[A-Za-z0-9_.:@-]{1,128}", re.ASCII)  # IoT thing names, plus . @
 # One way to match each string (no nested quantifiers): linear even when it fails.
@@ -26,6 +28,7 @@ EPOCH = re.compile(r"\d{1,15}(?:\.\d+)?", re.ASCII)
 FUTURE_LIMIT_MS = 15 * 60 * 1000  # Timestream rejects records > 15 min in the future
 SECONDS_BELOW = 1e11  # epoch numbers below this are seconds (1e11 s is the year 5138)
 MILLIS_BELOW = 1e14  # ... below this milliseconds; larger is not a timestamp we accept
+_MAX_SHOWN = 64  # characters of a bad value echoed in a problem's detail
 HOUR_MS, DAY_MS = 3_600_000, 86_400_000
 _EPOCH0 = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -156,11 +159,13 @@ def check_value(rule: SensorRule, value: Any, numeric_strings: bool) -> float | 
         return _nan(name, f"boolean {str(value).lower()} is not a number")
     elif kind is str:
         if not numeric_strings:
-            return _nan(name, f"string {_clip(value)!r} (numeric strings are not accepted)")
+            return _nan(
+                name, f"string {clip(value, _MAX_SHOWN)!r} (numeric strings are not accepted)"
+            )
         # Length first: no sensor writes a 100-digit number, and a bound keeps the
         # regex and float() linear on a 1 MiB string.
         if len(value) > MAX_NUMERIC_STRING or NUMERIC.fullmatch(value) is None:
-            return _nan(name, f"string {_clip(value)!r} is not numeric")
+            return _nan(name, f"string {clip(value, _MAX_SHOWN)!r} is not numeric")
         number = float(value)
     else:
         return _nan(name, f"a JSON {decode.json_type(value)} is not a number")
@@ -201,10 +206,11 @@ def parse_timestamp(value: Any) -> int | Problem:
             raise ValueError(value)
         moment = datetime.fromisoformat(value)
     except ValueError:
-        return Problem(reasons.INVALID_TIMESTAMP, f"{_clip(value)!r} is not ISO-8601")
+        return Problem(reasons.INVALID_TIMESTAMP, f"{clip(value, _MAX_SHOWN)!r} is not ISO-8601")
     if moment.tzinfo is None:
         return Problem(
-            reasons.INVALID_TIMESTAMP, f"{_clip(value)!r} has no UTC offset (add Z or +hh:mm)"
+            reasons.INVALID_TIMESTAMP,
+            f"{clip(value, _MAX_SHOWN)!r} has no UTC offset (add Z or +hh:mm)",
         )
     return (moment - _EPOCH0) // _MS
 
@@ -278,7 +284,3 @@ def _epoch_ms(value: float) -> int | Problem:
     if value < MILLIS_BELOW:
         return round(value)
     return Problem(reasons.INVALID_TIMESTAMP, f"epoch {value!r} is neither seconds nor ms")
-
-
-def _clip(text: str, limit: int = 64) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -10,7 +10,7 @@ the finished body in a private parameter; a `before-parameter-build` handler tak
 out (botocore then serialises a near-empty request cheaply) and a `before-call` handler
 puts it in place of botocore's body, before signing. Endpoint resolution, signing,
 retries and error parsing stay botocore's; both events are botocore's public extension
-points. tests/unit/handler/test_wire.py checks byte-for-byte equality with botocore's
+points. tests/unit/handler/test_handler_writer.py checks byte-for-byte equality with botocore's
 own serialisation (with parameter validation on) for both record layouts.
 """
 

@@ -45,6 +45,8 @@ def client_config() -> Any:
     """One configuration for every client: standard retries back off on throttling and
     5xx; the pool is as wide as the number of requests in flight; no client-side
     parameter validation (see make_client)."""
+    # Deferred, like boto3 in make_client: botocore.config costs ~0.15 s to import, paid
+    # only when a client is built (not by tests that inject clients).
     from botocore.config import Config
 
     return Config(
@@ -77,7 +79,7 @@ def make_client(service: str, environ: Mapping[str, str] | None = None) -> Any:
     on every call cost about a third of the function's CPU per message. The services
     still validate; a ValidationException is handled (see write()).
     """
-    import boto3
+    import boto3  # deferred: a heavy import, paid only when a client is built
 
     env_name = service.upper().replace("-", "_")
     client = boto3.client(

@@ -49,7 +49,7 @@ from iotpipe.fleet import (
 )
 from iotpipe.metrics import rule_watch
 from iotpipe.replay import check_file
-from iotpipe.traffic import Summary, deliver, sink_for
+from iotpipe.traffic import SendSummary, deliver, sink_for
 from iotpipe.verify import verify
 
 __all__ = ["COMMANDS", "to_csv", "to_json"]  # to_csv/to_json: their old home
@@ -148,7 +148,7 @@ def send_test(**kwargs: Any) -> None:
     extra.update({"file": str(opts.file)} if opts.file else {"seed": seed})
     file = str(opts.file) if opts.file else None
     rerun = rerun_note(file, seed, opts.seed is not None, total)
-    summary = Summary()
+    summary = SendSummary()
     watch = rule_watch(dep) if opts.via != "kinesis" else None  # what the rule did not deliver
     try:
         with send_progress(app.err, total, opts.rate) as on_batch:

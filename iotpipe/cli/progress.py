@@ -20,7 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from iotpipe.engine import Step
-from iotpipe.traffic import Outcome
+from iotpipe.traffic import BatchCounts
 
 PLAIN_EVERY_S = 30.0
 
@@ -145,7 +145,7 @@ class PlainProgress:
     def say(self, text: str) -> None:
         self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
-    def on_batch(self, outcome: Outcome) -> None:
+    def on_batch(self, outcome: BatchCounts) -> None:
         with self.lock:
             self.sent += outcome.sent
             self.failed += outcome.failed
@@ -163,7 +163,7 @@ class PlainProgress:
 @contextmanager
 def send_progress(
     console: Console, total: int | None, rate: float | None = None
-) -> Iterator[Callable[[Outcome], None]]:
+) -> Iterator[Callable[[BatchCounts], None]]:
     """sent / failed / rate while sending: a bar on a terminal, plain lines elsewhere."""
     if not console.is_terminal:
         yield PlainProgress(console, total, rate).on_batch
@@ -181,7 +181,7 @@ def send_progress(
         task = bar.add_task("send", total=total, failed=0, rate=0.0)
         counts = {"sent": 0, "failed": 0}
 
-        def on_batch(outcome: Outcome) -> None:
+        def on_batch(outcome: BatchCounts) -> None:
             counts["sent"] += outcome.sent
             counts["failed"] += outcome.failed
             rate_now = counts["sent"] / max(time.monotonic() - started, 1e-6)

@@ -26,7 +26,7 @@ from iotpipe import query as q
 from iotpipe.cli.app import App
 from iotpipe.cli.progress import send_progress, step_view
 from iotpipe.demo import DemoReport
-from iotpipe.traffic import Summary
+from iotpipe.traffic import SendSummary
 from iotpipe.verify import Check
 
 NUMERIC = {"BIGINT", "INTEGER", "DOUBLE"}
@@ -156,7 +156,7 @@ def render_result(app: App, result: q.Result, title: str | None = None) -> None:
             )
 
 
-def render_summary(app: App, summary: Summary, extra: dict[str, Any]) -> None:
+def render_summary(app: App, summary: SendSummary, extra: dict[str, Any]) -> None:
     data = {**summary.as_dict(), **extra}
     if app.output == "json":
         app.print_json(data)
@@ -182,7 +182,7 @@ TOO_LARGE = {
 }
 
 
-def failure_note(summary: Summary) -> str:
+def failure_note(summary: SendSummary) -> str:
     """Why messages failed: too large (never retried) apart from refused after retries."""
     parts = []
     for code, limit in TOO_LARGE.items():
@@ -213,7 +213,7 @@ def rerun_note(file: str | None, seed: int, seed_given: bool, total: int | None)
 
 
 def render_stopped(
-    app: App, summary: Summary, extra: dict[str, Any], total: int | None, exc: BaseException
+    app: App, summary: SendSummary, extra: dict[str, Any], total: int | None, exc: BaseException
 ) -> None:
     """The counts of a run that stopped (Ctrl-C, an error): on stderr, and as the JSON
     result with ``-o json``, so a script still learns what was sent."""
@@ -282,7 +282,7 @@ class DemoView:
     def progress(self, total: int) -> Any:
         return send_progress(self.app.err, total)
 
-    def sent(self, summary: Summary) -> None:
+    def sent(self, summary: SendSummary) -> None:
         if not self.quiet:
             render_summary(self.app, summary, {})
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from lambda_handler.contract import RESERVED_NAMES as _RESERVED  # Timestream's, shared
+
 _SINGLE_TYPES = {
     "DOUBLE": "DOUBLE",
     "BIGINT": "BIGINT",
@@ -18,7 +20,6 @@ _SINGLE_TYPES = {
     "TIMESTAMP": "TIMESTAMP",
 }
 _UNIT_TO_US = {"MILLISECONDS": 1000, "SECONDS": 1_000_000, "MICROSECONDS": 1, "NANOSECONDS": 0}
-_RESERVED = {"measure_value", "time", "measure_name", "ts_non_existent_col"}
 
 
 class WriteValidation(Exception):

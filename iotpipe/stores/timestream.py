@@ -32,8 +32,8 @@ from iotpipe.errors import IotpipeError
 from iotpipe.resources.timeseries import closed_service_guard
 from iotpipe.stores.base import Result, literal
 from iotpipe.target import Deployment
+from lambda_handler.contract import MULTI_MEASURE_NAME
 from lambda_handler.enrich import PROBE_DEVICE_PREFIX as PROBE_DEVICE_PREFIX  # see there
-from lambda_handler.settings import MULTI_MEASURE_NAME
 
 _MISSING_TABLE = re.compile(r"\b(Table|Database)\b.*does not exist")
 _NO_DEVICE_COLUMN = re.compile(r"Column '?\"?DeviceId\"?'? does not exist")

@@ -13,7 +13,8 @@ import pytest
 from iotpipe.aws import Gateway
 from iotpipe.config import DEFAULT_SENSORS
 from iotpipe.fleet import Fleet, default_devices, timing
-from iotpipe.traffic import Backoff, KinesisSink, deliver
+from iotpipe.poll import Backoff, Clock
+from iotpipe.traffic import KinesisSink, Resend, deliver
 
 pytestmark = pytest.mark.integration
 
@@ -111,7 +112,10 @@ def test_injected_partial_failures_are_resent_and_counted(moto_endpoint: str) ->
     stream = new_stream(client, shards=2)
     messages = fleet_messages(1200)
     flaky = Flaky(client, ratio=0.25)
-    backoff = Backoff(sleep=lambda s: None, rng=random.Random(0))
+    backoff = Resend(
+        backoff=Backoff(first=0.1, jitter="full", rng=random.Random(0)),
+        clock=Clock(sleep=lambda s: None),
+    )
     summary = deliver(messages, KinesisSink(flaky, stream, backoff), workers=3)
     assert flaky.injected > 200
     assert summary.retried == flaky.injected

@@ -53,6 +53,19 @@ BAD_YAML = {
     "unterminated default": (b"name: ${NAME:-abc\n", 1, "name", "missing its closing"),
     "complex key": (b"? [a, b]\n: 1\n", 1, "", "plain text"),
     "markup in a value": (b"name: '[/x] [bold]'\n", 1, "name", "[/x]"),
+    # Both passed the config once and then failed every invocation in the function.
+    "measure_name prefix": (
+        b"sensors:\n  measure_name_x: {min: 0, max: 1}\n",
+        2,
+        "sensors.measure_name_x",
+        "reserved name; allowed: a name not starting with ts_ or measure_name",
+    ),
+    "attribute named like a dimension": (
+        b"devices:\n  s1:\n    location: hall\n    DeviceId: other\n",
+        4,
+        "devices.s1.DeviceId",
+        "not a dimension name (DeviceId, Location, DeviceType)",
+    ),
 }
 
 

@@ -94,7 +94,7 @@ def quarantine(aws: Any, bodies: list[dict[str, Any]]) -> None:
     """Put `bodies` on the queue and publish the metrics the function would (via EMF)."""
     seed(bodies)
     per_reason = Counter(b["reason"] for b in bodies if b.get("source") == "iotpipe-handler")
-    emf = report.Summary(reasons=dict(per_reason))
+    emf = report.BatchSummary(reasons=dict(per_reason))
     for doc in report.reason_emf(emf, FN, 0):
         put_reason_count(aws, doc["Reason"], doc[report.REASON_METRIC])
 

@@ -19,7 +19,7 @@ from iotpipe.cli import main
 from iotpipe.cli.progress import PlainProgress
 from iotpipe.config import Config
 from iotpipe.fleet import Message
-from iotpipe.traffic import Outcome
+from iotpipe.traffic import BatchCounts
 
 
 class StubSink:
@@ -34,11 +34,11 @@ class StubSink:
         self.calls = 0
         self.sent: list[Message] = []
 
-    def send(self, batch: list[Message]) -> Outcome:
+    def send(self, batch: list[Message]) -> BatchCounts:
         self.calls += 1
         if self.calls == self.fail_at:
             raise self.error or EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
-        out = Outcome()
+        out = BatchCounts()
         for m in batch:
             if len(m.data) + len(m.partition_key) > 1024 * 1024:
                 out.failed += 1
@@ -219,7 +219,7 @@ def test_plain_progress_prints_a_line_every_interval() -> None:
     view = PlainProgress(console, 10, 0.1, clock=lambda: now[0], every=30)
     for _ in range(10):
         now[0] += 10
-        view.on_batch(Outcome(sent=1, errors=Counter()))
+        view.on_batch(BatchCounts(sent=1, errors=Counter()))
     lines = console.export_text().splitlines()
     assert lines[0].startswith("Sending 10 messages at 0.1/s: about 1m40s")
     assert lines[1:] == [

@@ -9,18 +9,23 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 
+from iotpipe.aws import Gateway
 from iotpipe.fleet import Message
+from iotpipe.poll import Backoff, Clock
 from iotpipe.traffic import (
     MAX_REQUEST_BYTES,
-    Backoff,
+    BatchCounts,
     IotSink,
     KinesisSink,
     Pacer,
+    Resend,
+    SendSummary,
     batches,
     deliver,
+    iot_data_client,
     topic_for,
 )
 
@@ -29,13 +34,11 @@ def msg(i: int, size: int = 10, device: str | None = None, invalid: str | None =
     return Message(device or f"d{i % 7}", str(i).encode().ljust(size, b"."), "", invalid=invalid)
 
 
-def no_sleep_backoff(sleeps: list[float] | None = None, attempts: int = 8) -> Backoff:
-    return Backoff(
-        base=0.1,
-        cap=1.0,
+def no_sleep_backoff(sleeps: list[float] | None = None, attempts: int = 8) -> Resend:
+    return Resend(
         attempts=attempts,
-        sleep=(sleeps.append if sleeps is not None else lambda s: None),
-        rng=random.Random(0),
+        backoff=Backoff(first=0.1, factor=2.0, cap=1.0, jitter="full", rng=random.Random(0)),
+        clock=Clock(sleep=(sleeps.append if sleeps is not None else lambda s: None)),
     )
 
 
@@ -228,6 +231,25 @@ def test_iot_publish_goes_to_the_device_topic_and_retries_throttling() -> None:
     assert topic_for("fleet/#", "x1") == "fleet/x1"
 
 
+def test_iot_throttling_that_outlasts_every_attempt_fails_the_message_once() -> None:
+    sleeps: list[float] = []
+    fake = FakeIot(throttle_first=10)
+    summary = deliver(
+        [msg(1, device="sensor001"), msg(2, device="sensor002")],
+        IotSink(fake, "iot/sensors/+/data", no_sleep_backoff(sleeps, attempts=3)),
+        workers=1,
+    )
+    assert (summary.sent, summary.failed, summary.retried) == (0, 2, 4)
+    assert summary.errors == Counter({"ThrottlingException": 2})
+    assert len(sleeps) == 4 and all(0 <= s <= 0.2 for s in sleeps)
+    assert fake.throttle == 4 and fake.calls == []
+
+
+def test_default_resend_spreads_throttled_senders_with_full_jitter() -> None:
+    pauses = [Resend().backoff.delay(3) for _ in range(200)]
+    assert min(pauses) < 0.2 and max(pauses) <= 0.8  # uniform(0, 0.1 * 2**3), not from half
+
+
 def test_summary_dict_shape() -> None:
     summary = deliver([msg(1, invalid="garbled")], KinesisSink(FakeKinesis(fail=0), "s"))
     d = summary.as_dict()
@@ -241,9 +263,6 @@ def test_summary_dict_shape() -> None:
 
 
 def test_iot_data_client_uses_the_accounts_ats_endpoint_on_aws() -> None:
-    from iotpipe.aws import Gateway
-    from iotpipe.traffic import iot_data_client
-
     gateway = Gateway(region="eu-west-1")
     iot = boto3.client(
         "iot", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
@@ -268,21 +287,18 @@ def test_iot_data_client_uses_the_accounts_ats_endpoint_on_aws() -> None:
 def test_a_run_that_stops_keeps_its_counts_in_the_callers_summary() -> None:
     """Batch 1 is acknowledged, batch 2 raises (the endpoint is gone), batch 3 never starts:
     the caller's summary says 500 sent, 500 unconfirmed, and nothing about batch 3."""
-    from botocore.exceptions import EndpointConnectionError
-
-    from iotpipe.traffic import Outcome, Summary
 
     class Sink:
         max_records, max_bytes = 500, MAX_REQUEST_BYTES
         calls = 0
 
-        def send(self, batch: list[Message]) -> Outcome:
+        def send(self, batch: list[Message]) -> BatchCounts:
             self.calls += 1
             if self.calls == 2:
                 raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
-            return Outcome(sent=len(batch))
+            return BatchCounts(sent=len(batch))
 
-    summary = Summary()
+    summary = SendSummary()
     sink = Sink()
     with pytest.raises(EndpointConnectionError):
         deliver((msg(i) for i in range(1500)), sink, workers=1, summary=summary)

@@ -180,7 +180,7 @@ def run(
     sqs: Any = None,
     queue_url: str | None = QUEUE_URL,
     clock: Callable[[], float] = lambda: NOW,
-) -> tuple[handler.Outcome, Captured]:
+) -> tuple[handler.InvocationResult, Captured]:
     """process() with inline AWS calls and captured logs."""
     captured = Captured()
     outcome = handler.process(
@@ -196,7 +196,7 @@ def run(
     return outcome, captured
 
 
-def failures(outcome: handler.Outcome) -> list[str]:
+def failures(outcome: handler.InvocationResult) -> list[str]:
     return [f["itemIdentifier"] for f in outcome.response()["batchItemFailures"]]
 
 

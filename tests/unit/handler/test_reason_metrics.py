@@ -35,5 +35,5 @@ def test_entries_that_never_reached_the_queue_are_not_counted():
 
 
 def test_no_quarantine_no_reason_documents():
-    summary = report.Summary(received=3, written=3)
+    summary = report.BatchSummary(received=3, written=3)
     assert report.reason_emf(summary, "f", 0) == []
