@@ -17,27 +17,38 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
 
 from iotpipe import resources
+from iotpipe.aws import error_code, error_message
 from iotpipe.diff import Leaf, as_json, field_leaves
 from iotpipe.errors import IotpipeError, UsageError
 from iotpipe.resources.base import Context, Resource, diff
+from iotpipe.resources.legacy import LEGACY_RETIRED_MESSAGE, legacy_available, migration_notes
+from iotpipe.resources.registry import check_dependencies
 from iotpipe.target import Deployment
 
-# Actions a plan step can take.
-CREATE, UPDATE, REPLACE, NOOP, DELETE, ABSENT = (
-    "create",
-    "update",
-    "replace",
-    "unchanged",
-    "delete",
-    "absent",
-)
-MUTATING = {CREATE, UPDATE, REPLACE, DELETE}
 
-# (resource key, status, detail) -> None; statuses: pending, running, done, failed, skipped.
-EventHook = Callable[["Step", str, str], None]
+class Action(StrEnum):
+    """What a plan step does; the values are ``plan -o json``'s (public) strings."""
+
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    NOOP = "unchanged"
+    DELETE = "delete"
+    ABSENT = "absent"
+
+
+CREATE, UPDATE, REPLACE, NOOP, DELETE, ABSENT = Action
+MUTATING = frozenset({CREATE, UPDATE, REPLACE, DELETE})
+
+Status = Literal["pending", "running", "done", "failed", "skipped"]
+# (step, status, detail) -> None, called as each step moves on.
+EventHook = Callable[["Step", Status, str], None]
 
 
 @dataclass
@@ -45,10 +56,10 @@ class Step:
     """One resource's part in a plan or a teardown."""
 
     resource: Resource
-    action: str
+    action: Action
     changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     current: dict[str, Any] | None = None
-    status: str = "pending"
+    status: Status = "pending"
     started: float | None = None
     finished: float | None = None
     error: str | None = None
@@ -107,7 +118,7 @@ class Step:
             "resource": self.key,
             "kind": self.label,
             "name": self.name,
-            "action": self.action,
+            "action": str(self.action),
             "changes": changes,
             "kept": list(self.kept),
         }
@@ -142,8 +153,6 @@ def check_legacy(ctx: Context) -> None:
     """Stop before any change if the legacy step is asked for but cannot exist any more."""
     if not ctx.config.legacy.enabled:
         return
-    from iotpipe.resources.legacy import LEGACY_RETIRED_MESSAGE, legacy_available, migration_notes
-
     if not legacy_available():
         notes = "\n".join(f"  - {n}" for n in migration_notes(ctx.config))
         raise UsageError(
@@ -164,7 +173,10 @@ class Engine:
         self.deployment = deployment
         self.ctx = context_for(deployment, sleep, clock)
         self.resources = resources.build(self.ctx)
-        self.by_key = {r.key: r for r in self.resources}
+        keys = [r.key for r in self.resources]
+        for res in self.resources:
+            # A typo in depends_on would otherwise drop the edge silently (and the order).
+            check_dependencies(res.key, res.depends_on, keys)
         self.max_workers = max_workers
         self.clock = clock
 
@@ -227,15 +239,15 @@ class Engine:
         if step.action == ABSENT:
             return
         if step.action == NOOP:
-            out = res.outputs()
+            out = res.outputs(step.current)
         elif step.action == CREATE:
             out = res.create()
-        elif step.action == UPDATE:
-            out = res.update(step.current or {}, step.changes)
-        else:  # REPLACE: only for fields the service cannot change in place
+        elif res.recreates(step.changes):  # REPLACE, or an update the service cannot do
             res.delete()
             self.deployment.state.record(res.key, None)
             out = res.create()
+        else:
+            out = res.update(step.current or {}, step.changes)
         self.ctx.outputs[res.key] = out
         self.deployment.state.record(res.key, out)
 
@@ -368,10 +380,6 @@ class StepFailed(IotpipeError):
 
 def _fix_hint(exc: BaseException) -> str:
     """What to fix before repeating ``down``, from the kind of error AWS gave."""
-    from botocore.exceptions import ClientError
-
-    from iotpipe.aws import error_code
-
     code = error_code(exc) if isinstance(exc, ClientError) else ""
     op = getattr(exc, "operation_name", "the delete")
     if "AccessDenied" in code or code in {"UnauthorizedException", "UnauthorizedOperation"}:
@@ -387,10 +395,6 @@ def _fix_hint(exc: BaseException) -> str:
 
 
 def _explain(exc: BaseException) -> str:
-    from botocore.exceptions import ClientError
-
-    from iotpipe.aws import error_code, error_message
-
     if isinstance(exc, ClientError):
         return f"{exc.operation_name}: {error_code(exc)}: {error_message(exc)}"
     return f"{type(exc).__name__}: {exc}" if not isinstance(exc, IotpipeError) else str(exc)

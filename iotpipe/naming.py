@@ -4,6 +4,15 @@ Pure functions of (config, suffix, account, partition, region): this is what mak
 file a cache rather than the truth. ``down`` can rebuild every name without it, and roles can
 be written before the resources they grant access to exist.
 
+Each name is stated once, here, and a resource kind points at its own (``Resource.name``,
+``Discovery.name``): discovery learns a kind's prefix by naming it with a marker suffix, so
+no pattern is written twice. The kinds do not own the patterns outright because these
+names are shared vocabulary (the rule names the stream, the policies name every ARN, the
+exercise side reads the table), and a value object that imported the provisioning modules
+would make every user of a name import boto3's resource code, in a cycle through
+``resources.base``. A new kind uses :meth:`Names.named` and :meth:`Names.arn` from its
+own module, and needs no line here.
+
 The region is the command's one effective region (``--region`` or the config's), never the
 config's alone. IAM is global, so role names carry the region: a deployment with the same
 name and suffix in another region never shares (or deletes) a role with this one.
@@ -54,37 +63,38 @@ class Names:
     def deployment(self) -> str:
         return f"{self.name}-{self.suffix}"
 
-    def _n(self, kind: str) -> str:
+    def named(self, kind: str) -> str:
+        """``<name>-<kind>-<suffix>``: the pattern of most names (and of a new kind's)."""
         return f"{self.name}-{kind}-{self.suffix}"
 
     # --- names --------------------------------------------------------------------------
     @property
     def stream(self) -> str:
-        return self._n("stream")
+        return self.named("stream")
 
     @property
     def database(self) -> str:
-        return self._n("db")
+        return self.named("db")
 
     @property
     def function(self) -> str:
-        return self._n("processor")
+        return self.named("processor")
 
     @property
     def function_role(self) -> str:
-        return self._n(f"fn-role-{self.region}")
+        return self.named(f"fn-role-{self.region}")
 
     @property
     def rule_role(self) -> str:
-        return self._n(f"rule-role-{self.region}")
+        return self.named(f"rule-role-{self.region}")
 
     def retired_roles(self) -> tuple[str, str]:
         """Role names before they carried the region: ``up`` and ``down`` remove them."""
-        return self._n("fn-role"), self._n("rule-role")
+        return self.named("fn-role"), self.named("rule-role")
 
     @property
     def queue(self) -> str:
-        return self._n("failures")
+        return self.named("failures")
 
     @property
     def log_group(self) -> str:
@@ -100,40 +110,37 @@ class Names:
         return f"{self.name}_{kind}_{self.suffix}".replace("-", "_")
 
     # --- ARNs -----------------------------------------------------------------------------
-    def _arn(self, service: str, resource: str, region: bool = True) -> str:
+    def arn(self, service: str, resource: str, region: bool = True) -> str:
+        """This deployment's partition, region (unless global) and account."""
         where = self.region if region else ""
         return f"arn:{self.partition}:{service}:{where}:{self.account}:{resource}"
 
     @property
     def stream_arn(self) -> str:
-        return self._arn("kinesis", f"stream/{self.stream}")
-
-    @property
-    def database_arn(self) -> str:
-        return self._arn("timestream", f"database/{self.database}")
+        return self.arn("kinesis", f"stream/{self.stream}")
 
     @property
     def table_arn(self) -> str:
-        return self._arn("timestream", f"database/{self.database}/table/{self.table}")
+        return self.arn("timestream", f"database/{self.database}/table/{self.table}")
 
     @property
     def function_arn(self) -> str:
-        return self._arn("lambda", f"function:{self.function}")
+        return self.arn("lambda", f"function:{self.function}")
 
     @property
     def queue_arn(self) -> str:
-        return self._arn("sqs", self.queue)
+        return self.arn("sqs", self.queue)
 
     @property
     def log_group_arn(self) -> str:
-        return self._arn("logs", f"log-group:{self.log_group}")
+        return self.arn("logs", f"log-group:{self.log_group}")
 
     @property
     def rule_arn(self) -> str:
-        return self._arn("iot", f"rule/{self.rule}")
+        return self.arn("iot", f"rule/{self.rule}")
 
     def role_arn(self, role_name: str) -> str:
-        return self._arn("iam", f"role/{role_name}", region=False)
+        return self.arn("iam", f"role/{role_name}", region=False)
 
     def tags(self, user_tags: dict[str, str] | None = None) -> dict[str, str]:
         """User tags plus the deployment tag that ``down`` and ``verify`` rely on."""

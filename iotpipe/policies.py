@@ -1,4 +1,6 @@
-"""IAM documents for the two roles, as plain dicts.
+"""IAM documents for the two roles, as plain dicts: the trust policies, and the statements
+each resource kind grants a role (the kind declares which, as ``Resource.grants``; the role
+puts them together: ``roles.role_policy``).
 
 Least privilege, unlike the recipe: every statement names the one resource it is for, built
 from :class:`~iotpipe.naming.Names` (so the partition from STS flows into every ARN), and
@@ -67,44 +69,65 @@ def _stream_key(sid: str, action: str, names: Names, key_arn: str) -> Document:
     return statement
 
 
-def function_policy(names: Names, queue: bool, key_arn: str | None = None) -> Document:
-    """Read this stream, write this table, log to this group, quarantine to this queue.
+# --- grants: the statements each kind needs in a role (its module declares which) -------
 
-    ``key_arn``: the stream's customer KMS key (None for the AWS-managed key)."""
-    statements = [
-        _allow(
-            "ReadStream",
-            [
-                "kinesis:DescribeStream",
-                "kinesis:DescribeStreamSummary",
-                "kinesis:GetRecords",
-                "kinesis:GetShardIterator",
-                "kinesis:ListShards",
-                "kinesis:SubscribeToShard",
-            ],
-            [names.stream_arn],
-        ),
+
+def read_stream(names: Names, key_arn: str | None = None) -> list[Document]:
+    """The function (the event source mapping reads with its role) consumes the stream."""
+    actions = [
+        "kinesis:DescribeStream",
+        "kinesis:DescribeStreamSummary",
+        "kinesis:GetRecords",
+        "kinesis:GetShardIterator",
+        "kinesis:ListShards",
+        "kinesis:SubscribeToShard",
+    ]
+    return [_allow("ReadStream", actions, [names.stream_arn])]
+
+
+def decrypt_stream(names: Names, key_arn: str | None = None) -> list[Document]:
+    """A consumer of a stream under a customer key needs ``kms:Decrypt`` on that key."""
+    return [_stream_key("DecryptStream", "kms:Decrypt", names, key_arn)] if key_arn else []
+
+
+def put_to_stream(names: Names, key_arn: str | None = None) -> list[Document]:
+    return [_allow("PutToStream", ["kinesis:PutRecord"], [names.stream_arn])]
+
+
+def encrypt_for_stream(names: Names, key_arn: str | None = None) -> list[Document]:
+    """A producer to a stream under a customer key needs ``kms:GenerateDataKey``."""
+    if not key_arn:
+        return []
+    return [_stream_key("EncryptForStream", "kms:GenerateDataKey", names, key_arn)]
+
+
+def write_table(names: Names, key_arn: str | None = None) -> list[Document]:
+    return [
         _allow("WriteTable", ["timestream:WriteRecords"], [names.table_arn]),
         # DescribeEndpoints has no resource type: "*" is the only value IAM accepts.
         _allow("DiscoverTimestreamEndpoints", ["timestream:DescribeEndpoints"], ["*"]),
+    ]
+
+
+def write_logs(names: Names, key_arn: str | None = None) -> list[Document]:
+    return [
         _allow(
             "WriteLogs",
             ["logs:CreateLogStream", "logs:PutLogEvents"],
             [names.log_group_arn, f"{names.log_group_arn}:*"],
-        ),
+        )
     ]
-    if key_arn:
-        statements.append(_stream_key("DecryptStream", "kms:Decrypt", names, key_arn))
-    if queue:
-        statements.append(_allow("Quarantine", ["sqs:SendMessage"], [names.queue_arn]))
-    return _document(*statements)
 
 
-def rule_policy(names: Names, queue: bool, key_arn: str | None = None) -> Document:
-    """Put records on this stream; on action failure, send the message to this queue."""
-    statements = [_allow("PutToStream", ["kinesis:PutRecord"], [names.stream_arn])]
-    if key_arn:
-        statements.append(_stream_key("EncryptForStream", "kms:GenerateDataKey", names, key_arn))
-    if queue:
-        statements.append(_allow("ErrorAction", ["sqs:SendMessage"], [names.queue_arn]))
+def quarantine(names: Names, key_arn: str | None = None) -> list[Document]:
+    """The function sends records it cannot write to the failure queue."""
+    return [_allow("Quarantine", ["sqs:SendMessage"], [names.queue_arn])]
+
+
+def error_action(names: Names, key_arn: str | None = None) -> list[Document]:
+    """The rule's errorAction sends messages the Kinesis action could not deliver."""
+    return [_allow("ErrorAction", ["sqs:SendMessage"], [names.queue_arn])]
+
+
+def document(statements: list[Document]) -> Document:
     return _document(*statements)

@@ -116,9 +116,6 @@ class State:
     def resources(self) -> dict[str, Any]:
         return self.data["resources"]
 
-    def exists(self) -> bool:
-        return self.path.is_file()
-
     def set(self, **values: Any) -> None:
         with self._lock:
             self.data.update(values)

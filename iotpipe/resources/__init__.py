@@ -1,7 +1,9 @@
 """Every resource kind of a deployment, in dependency order.
 
 The engine walks :data:`ALL_KINDS` forwards for ``up`` (running kinds whose dependencies
-are done side by side) and backwards for ``down``.
+are done side by side) and backwards for ``down``; ``discover`` and ``verify`` loop over
+it too. A new kind is its module plus one ``REGISTRY.register`` line here, after the
+kinds it depends on (registration checks the kind: see :mod:`iotpipe.resources.registry`).
 """
 
 from __future__ import annotations
@@ -12,24 +14,25 @@ from iotpipe.resources.legacy import LegacyAnalytics
 from iotpipe.resources.logs import LogGroup
 from iotpipe.resources.mapping import EventSourceMapping
 from iotpipe.resources.queue import FailureQueue
+from iotpipe.resources.registry import REGISTRY
 from iotpipe.resources.roles import FunctionRole, RetiredRoles, RuleRole
 from iotpipe.resources.rule import TopicRule
 from iotpipe.resources.stream import Stream
 from iotpipe.resources.timeseries import Timestream
 
-ALL_KINDS: tuple[type[Resource], ...] = (
-    FailureQueue,
-    Stream,
-    Timestream,
-    FunctionRole,
-    RuleRole,
-    LogGroup,
-    Function,
-    EventSourceMapping,
-    TopicRule,
-    LegacyAnalytics,
-    RetiredRoles,
-)
+REGISTRY.register(FailureQueue)
+REGISTRY.register(Stream)
+REGISTRY.register(Timestream)
+REGISTRY.register(FunctionRole)
+REGISTRY.register(RuleRole)
+REGISTRY.register(LogGroup)
+REGISTRY.register(Function)
+REGISTRY.register(EventSourceMapping)
+REGISTRY.register(TopicRule)
+REGISTRY.register(LegacyAnalytics)
+REGISTRY.register(RetiredRoles)
+
+ALL_KINDS: tuple[type[Resource], ...] = REGISTRY.kinds
 
 
 def build(ctx: Context) -> list[Resource]:
@@ -40,6 +43,7 @@ def build(ctx: Context) -> list[Resource]:
 
 __all__ = [
     "ALL_KINDS",
+    "REGISTRY",
     "Context",
     "EventSourceMapping",
     "FailureQueue",

@@ -5,15 +5,16 @@ since a policy in use by certificates cannot be replaced by delete + create."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from iotpipe.aws import error_code
+from iotpipe.aws import Gateway, error_code
 from iotpipe.devicepolicy import device_policy, policy_json
 from iotpipe.devices.scheme import policy_name
-from iotpipe.poll import Backoff, Clock, retrying
-from iotpipe.resources.base import Props, Resource
+from iotpipe.poll import Backoff, retrying
+from iotpipe.resources.base import Discovery, Props, Resource
 from iotpipe.resources.common import deleted, get_or_none, tag_list
 
 MAX_VERSIONS = 5  # IoT keeps at most 5 versions of a policy
@@ -21,10 +22,17 @@ MAX_VERSIONS = 5  # IoT keeps at most 5 versions of a policy
 DELETE_TIMEOUT = 300.0
 
 
+def list_policies(gateway: Gateway, prefix: str) -> Iterator[str]:
+    for page in gateway.client("iot").get_paginator("list_policies").paginate():
+        yield from (p["policyName"] for p in page.get("policies", []))
+
+
 class DevicePolicy(Resource):
     key = "device_policy"
     label = "IoT device policy"
     shown_on_create = ("document",)
+    discovery = (Discovery(policy_name, list_policies),)
+    health = ()  # "configured" compares the document
 
     @property
     def name(self) -> str:
@@ -36,8 +44,7 @@ class DevicePolicy(Resource):
 
     @property
     def arn(self) -> str:
-        n = self.ctx.names
-        return f"arn:{n.partition}:iot:{n.region}:{n.account}:policy/{self.name}"
+        return self.ctx.names.arn("iot", f"policy/{self.name}")
 
     def desired(self) -> Props:
         n = self.ctx.names
@@ -102,8 +109,8 @@ class DevicePolicy(Resource):
             retry_if=conflict,
             timeout=DELETE_TIMEOUT,
             backoff=Backoff(first=1.0, cap=15.0),
-            clock=Clock(self.ctx.sleep, self.ctx.clock),
+            clock=self.ctx.poll_clock,
         )
 
-    def outputs(self) -> dict[str, Any]:
+    def outputs(self, current: Props | None = None) -> dict[str, Any]:
         return {"name": self.name, "arn": self.arn}

@@ -9,18 +9,70 @@ checkout plans as "unchanged" and a changed one updates only the code.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
 
+from iotpipe.aws import Gateway
 from iotpipe.package import HANDLER
-from iotpipe.resources.base import Props, Resource
+from iotpipe.resources.base import Context, Discovery, Props, Resource
 from iotpipe.resources.common import deleted, failure_queue_url, get_or_none, retry_iam, wait
+from iotpipe.verdict import Check
 
 ROLE_NOT_READY = ("cannot be assumed by Lambda",)
 ROLE_NOT_READY_CODES = ("InvalidParameterValueException",)
-CODE_FIELDS = frozenset({"code_sha256", "architecture"})
-CONFIG_FIELDS = frozenset(
-    {"runtime", "handler", "role_arn", "memory_mb", "timeout_s", "environment"}
-)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+class Field(NamedTuple):
+    """One field as Lambda names it: ``param`` in GetFunction's Configuration and in
+    Create/UpdateFunctionConfiguration, ``read``/``write`` converting its shape."""
+
+    param: str
+    read: Callable[[Any], Any] = _same
+    write: Callable[[Any], Any] = _same
+    # Changed by UpdateFunctionCode, not UpdateFunctionConfiguration.
+    code: bool = False
+
+
+# Each field once; desired() gives the values, the rest goes through this table.
+FIELDS = {
+    "runtime": Field("Runtime"),
+    "handler": Field("Handler"),
+    "role_arn": Field("Role"),
+    "memory_mb": Field("MemorySize"),
+    "timeout_s": Field("Timeout"),
+    "architecture": Field(
+        "Architectures", lambda v: (v or ["x86_64"])[0], lambda v: [v], code=True
+    ),
+    "environment": Field(
+        "Environment", lambda v: dict((v or {}).get("Variables", {})), lambda v: {"Variables": v}
+    ),
+    "code_sha256": Field("CodeSha256", code=True),  # read only: the zip is what is sent
+}
+CODE_FIELDS = frozenset(f for f, spec in FIELDS.items() if spec.code)
+CONFIG_FIELDS = frozenset(FIELDS) - CODE_FIELDS
+
+
+def list_functions(gateway: Gateway, prefix: str) -> Iterator[str]:
+    for page in gateway.client("lambda").get_paginator("list_functions").paginate():
+        yield from (f["FunctionName"] for f in page["Functions"])
+
+
+def function_health(ctx: Context) -> Check:
+    conf = ctx.client("lambda").get_function_configuration(FunctionName=ctx.names.function)
+    state, update = conf.get("State", "?"), conf.get("LastUpdateStatus", "?")
+    ok = state == "Active" and update == "Successful"
+    reason = conf.get("StateReason") or conf.get("LastUpdateStatusReason") or ""
+    fix = "" if ok else f"{reason} Run 'iotpipe up' once the cause is fixed.".strip()
+    return Check(
+        "Lambda function is Active, last update Successful",
+        ok,
+        f"State {state}, LastUpdateStatus {update}",
+        fix,
+    )
 
 
 class Function(Resource):
@@ -29,6 +81,12 @@ class Function(Resource):
     key = "function"
     label = "Lambda function"
     depends_on = ("function_role", "queue", "log_group", "timestream")
+    discovery = (Discovery(lambda n: n.function, list_functions),)
+    health = (function_health,)
+    fixes = {
+        "code_sha256": "The deployed code is not this checkout's package: "
+        "run 'iotpipe up' to deploy it."
+    }
 
     @property
     def name(self) -> str:
@@ -66,27 +124,14 @@ class Function(Resource):
         if found is None:
             return None
         conf = found["Configuration"]
-        return {
-            "runtime": conf.get("Runtime"),
-            "handler": conf.get("Handler"),
-            "role_arn": conf.get("Role"),
-            "memory_mb": conf.get("MemorySize"),
-            "timeout_s": conf.get("Timeout"),
-            "architecture": (conf.get("Architectures") or ["x86_64"])[0],
-            "environment": dict(conf.get("Environment", {}).get("Variables", {})),
-            "code_sha256": conf.get("CodeSha256"),
-        }
+        return {f: spec.read(conf.get(spec.param)) for f, spec in FIELDS.items()}
 
     def _configuration(self, want: Props) -> dict[str, Any]:
         """The UpdateFunctionConfiguration-shaped part of the desired state."""
+        params = {FIELDS[f].param: FIELDS[f].write(want[f]) for f in CONFIG_FIELDS}
         return {
             "FunctionName": self.name,
-            "Runtime": want["runtime"],
-            "Role": want["role_arn"],
-            "Handler": want["handler"],
-            "Timeout": want["timeout_s"],
-            "MemorySize": want["memory_mb"],
-            "Environment": {"Variables": want["environment"]},
+            **params,
             # JSON logs into the group we created (and tagged, and gave a retention).
             "LoggingConfig": {"LogFormat": "JSON", "LogGroup": self.ctx.names.log_group},
         }
@@ -96,7 +141,7 @@ class Function(Resource):
         params = {
             **self._configuration(want),
             "Code": {"ZipFile": self.ctx.function_zip},
-            "Architectures": [want["architecture"]],
+            "Architectures": FIELDS["architecture"].write(want["architecture"]),
             "Description": f"iotpipe {self.ctx.names.deployment}: telemetry processor",
             "Publish": False,
             "Tags": dict(self.ctx.tags),
@@ -119,7 +164,7 @@ class Function(Resource):
             updated = self._lambda.update_function_code(
                 FunctionName=self.name,
                 ZipFile=self.ctx.function_zip,
-                Architectures=[want["architecture"]],
+                Architectures=FIELDS["architecture"].write(want["architecture"]),
             )
             sha = updated.get("CodeSha256")
             wait(self.ctx, "lambda", "function_updated_v2", FunctionName=self.name)
@@ -137,8 +182,8 @@ class Function(Resource):
     def delete(self) -> bool:
         return deleted(lambda: self._lambda.delete_function(FunctionName=self.name))
 
-    def outputs(self) -> dict[str, Any]:
-        current = self.describe()
+    def outputs(self, current: Props | None = None) -> dict[str, Any]:
+        current = current or self.describe()
         return self._outputs(current.get("code_sha256") if current else None)
 
     def _outputs(self, sha: str | None) -> dict[str, Any]:

@@ -114,6 +114,10 @@ class LegacyAnalytics(Resource):
 
     key = "legacy"
     label = "IoT Analytics (legacy)"
+    # A retired service (no client in current boto3): the pipeline's own kinds find the
+    # deployment, and ``down`` then deletes these where a client still exists.
+    discovery = ()
+    health = ()
 
     @property
     def name(self) -> str:
@@ -205,5 +209,5 @@ class LegacyAnalytics(Resource):
         ]
         return any(removed)
 
-    def outputs(self) -> dict[str, Any]:
+    def outputs(self, current: Props | None = None) -> dict[str, Any]:
         return dict(self._names)

@@ -7,13 +7,21 @@ a retention (``function.log_retention_days``) and the deployment tag.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from iotpipe.aws import error_code
-from iotpipe.resources.base import Props, Resource
+from iotpipe import policies
+from iotpipe.aws import Gateway, error_code
+from iotpipe.resources.base import Discovery, Grant, Props, Resource
 from iotpipe.resources.common import deleted
+
+
+def list_log_groups(gateway: Gateway, prefix: str) -> Iterator[str]:
+    pages = gateway.client("logs").get_paginator("describe_log_groups")
+    for page in pages.paginate(logGroupNamePrefix=prefix):
+        yield from (g["logGroupName"] for g in page["logGroups"])
 
 
 class LogGroup(Resource):
@@ -21,6 +29,9 @@ class LogGroup(Resource):
 
     key = "log_group"
     label = "CloudWatch log group"
+    discovery = (Discovery(lambda n: n.log_group, list_log_groups),)
+    health = ()  # a group has no run-time state to go wrong
+    grants = (Grant("function_role", policies.write_logs),)
 
     @property
     def name(self) -> str:
@@ -68,5 +79,5 @@ class LogGroup(Resource):
     def delete(self) -> bool:
         return deleted(lambda: self._logs.delete_log_group(logGroupName=self.name))
 
-    def outputs(self) -> dict[str, Any]:
+    def outputs(self, current: Props | None = None) -> dict[str, Any]:
         return {"name": self.name, "arn": self.ctx.names.log_group_arn}

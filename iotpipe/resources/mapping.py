@@ -13,9 +13,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from iotpipe.aws import error_code, is_not_found
-from iotpipe.resources.base import Props, Resource
+from iotpipe.poll import Backoff, TimedOut, retrying, until
+from iotpipe.resources.base import Changes, Context, Props, Resource
 from iotpipe.resources.common import queue_enabled, retry_iam
 from iotpipe.resources.errors import ResourceStateError
+from iotpipe.verdict import Check
 
 # Lambda's IAM-propagation messages for a mapping (the same ones Terraform retries).
 ROLE_NOT_READY = (
@@ -38,6 +40,27 @@ PARAMS = {
 }
 
 
+def mapping_health(ctx: Context) -> Check:
+    pages = ctx.client("lambda").list_event_source_mappings(
+        FunctionName=ctx.names.function, EventSourceArn=ctx.names.stream_arn
+    )
+    found: dict[str, Any] = next(iter(pages.get("EventSourceMappings", [])), {})
+    state = found.get("State", "?")
+    result = found.get("LastProcessingResult", "none yet")
+    ok = state == "Enabled" and not str(result).startswith("PROBLEM")
+    if state != "Enabled":
+        fix = f"The mapping is {state}: run 'iotpipe up' to enable it."
+    elif not ok:
+        fix = (
+            f"The last batch failed: read the function's logs "
+            f"(aws logs tail {ctx.names.log_group}) and the failure queue "
+            "('iotpipe query quality')."
+        )
+    else:
+        fix = ""
+    return Check("Event source mapping is Enabled", ok, f"{state}; last result: {result}", fix)
+
+
 class EventSourceMapping(Resource):
     """Kinesis -> Lambda mapping, found by (function, stream) rather than by a stored UUID."""
 
@@ -46,6 +69,10 @@ class EventSourceMapping(Resource):
     depends_on = ("function", "stream", "queue", "function_role")
     # A new starting position only means something for a new mapping.
     replace_on = frozenset({"starting_position"})
+    # Found through its function and stream: it is listed by function, and ``down``
+    # deletes it once the function's (or stream's) suffix is known.
+    discovery = ()
+    health = (mapping_health,)
 
     @property
     def name(self) -> str:
@@ -59,12 +86,7 @@ class EventSourceMapping(Resource):
         es = self.ctx.config.event_source
         return {
             "starting_position": es.starting_position,
-            "batch_size": es.batch_size,
-            "batching_window_s": es.batching_window_s,
-            "parallelization_factor": es.parallelization_factor,
-            "max_retry_attempts": es.max_retry_attempts,
-            "max_record_age_s": es.max_record_age_s,
-            "bisect_on_error": es.bisect_on_error,
+            **{field: getattr(es, field) for field in PARAMS if field != "response_types"},
             "response_types": ["ReportBatchItemFailures"],
             "on_failure": self.ctx.names.queue_arn if queue_enabled(self.ctx) else None,
         }
@@ -81,6 +103,7 @@ class EventSourceMapping(Resource):
         return None
 
     def describe(self) -> Props | None:
+        """The settings, plus ``uuid`` (not a setting: what ``outputs`` needs)."""
         found = self._find()
         if found is None:
             return None
@@ -90,11 +113,19 @@ class EventSourceMapping(Resource):
         # AWS echoes an empty {"OnFailure": {}} when there is no destination.
         on_failure = (found.get("DestinationConfig") or {}).get("OnFailure") or {}
         props["on_failure"] = on_failure.get("Destination") or None
+        props["uuid"] = str(found["UUID"])
         return props
 
     @staticmethod
     def _destination(arn: str) -> dict[str, Any]:
         return {"OnFailure": {"Destination": arn}}
+
+    def recreates(self, changes: Changes) -> bool:
+        """Also when the OnFailure destination goes: there is no documented way to clear
+        it in place ({} is rejected, omitting it keeps the old one). Replays are harmless:
+        the function writes with the event's timestamp (idempotent)."""
+        dropped = "on_failure" in changes and changes["on_failure"][1] is None
+        return dropped or super().recreates(changes)
 
     def create(self) -> dict[str, Any]:
         want = self.desired()
@@ -117,18 +148,9 @@ class EventSourceMapping(Resource):
         self._await_enabled(uuid)
         return self._outputs(uuid)
 
-    def update(self, current: Props, changes: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
+    def update(self, current: Props, changes: Changes) -> dict[str, Any]:
         want = self.desired()
-        if "on_failure" in changes and not want["on_failure"]:
-            # There is no documented way to clear an OnFailure destination in place ({} is
-            # rejected, omitting it keeps the old one), so the mapping is re-created. Replays
-            # are harmless: the function writes with the event's timestamp (idempotent).
-            self.delete()
-            return self.create()
-        found = self._find()
-        if found is None:
-            raise ResourceStateError(f"event source mapping {self.name} disappeared")
-        uuid = str(found["UUID"])
+        uuid = current.get("uuid") or self._uuid()
         params: dict[str, Any] = {
             PARAMS[field]: want[field] for field in changes if field in PARAMS
         }
@@ -144,34 +166,52 @@ class EventSourceMapping(Resource):
             self._await_enabled(uuid)
         return self._outputs(uuid)
 
+    def _uuid(self) -> str:
+        found = self._find()
+        if found is None:
+            raise ResourceStateError(f"event source mapping {self.name} does not exist")
+        return str(found["UUID"])
+
     def delete(self) -> bool:
         found = self._find()
         if found is None:
             return False
         uuid = str(found["UUID"])
-        deadline = self.ctx.clock() + STATE_TIMEOUT
-        while True:
-            try:
-                self._lambda.delete_event_source_mapping(UUID=uuid)
-                break
-            except ClientError as exc:
-                if is_not_found(exc):
-                    return False
-                # Creating/Updating mappings refuse deletion until they settle.
-                if error_code(exc) != "ResourceInUseException" or self.ctx.clock() > deadline:
-                    raise
-                self.ctx.sleep(self._interval)
-        while self._state(uuid) is not None:
-            if self.ctx.clock() > deadline:
-                raise ResourceStateError(f"event source mapping {uuid} is still being deleted")
-            self.ctx.sleep(self._interval)
+        start = self.ctx.clock()
+
+        def busy(exc: Exception) -> bool:
+            # Creating/Updating mappings refuse deletion until they settle.
+            return isinstance(exc, ClientError) and error_code(exc) == "ResourceInUseException"
+
+        try:
+            retrying(
+                lambda: self._lambda.delete_event_source_mapping(UUID=uuid),
+                retry_if=busy,
+                timeout=STATE_TIMEOUT,
+                backoff=self._backoff,
+                clock=self.ctx.poll_clock,
+            )
+        except ClientError as exc:
+            if is_not_found(exc):
+                return False
+            raise
+        left = STATE_TIMEOUT - (self.ctx.clock() - start)
+        try:
+            until(
+                lambda: self._state(uuid),
+                done=lambda found: found is None,
+                timeout=left,
+                backoff=self._backoff,
+                clock=self.ctx.poll_clock,
+            )
+        except TimedOut:
+            raise ResourceStateError(
+                f"event source mapping {uuid} is still being deleted"
+            ) from None
         return True
 
-    def outputs(self) -> dict[str, Any]:
-        found = self._find()
-        if found is None:
-            raise ResourceStateError(f"event source mapping {self.name} does not exist")
-        return self._outputs(str(found["UUID"]))
+    def outputs(self, current: Props | None = None) -> dict[str, Any]:
+        return self._outputs((current or {}).get("uuid") or self._uuid())
 
     def _outputs(self, uuid: str) -> dict[str, Any]:
         return {
@@ -181,8 +221,8 @@ class EventSourceMapping(Resource):
         }
 
     @property
-    def _interval(self) -> float:
-        return 0.1 if self.ctx.gateway.local else 2.0
+    def _backoff(self) -> Backoff:
+        return Backoff.fixed(0.1 if self.ctx.gateway.local else 2.0)
 
     def _state(self, uuid: str) -> dict[str, Any] | None:
         try:
@@ -194,19 +234,27 @@ class EventSourceMapping(Resource):
 
     def _await_enabled(self, uuid: str) -> None:
         """Poll until Enabled; Disabled (or gone) means Lambda gave up, so say why."""
-        deadline = self.ctx.clock() + STATE_TIMEOUT
-        while True:
+
+        def settled() -> dict[str, Any] | None:
             found = self._state(uuid)
             state = None if found is None else found.get("State")
-            if state == "Enabled":
-                return
             if found is None or state == "Disabled":
                 reason = (found or {}).get("StateTransitionReason", "it no longer exists")
                 raise ResourceStateError(
                     f"event source mapping {uuid} did not start ({state or 'gone'}): {reason}"
                 )
-            if self.ctx.clock() > deadline:
-                raise ResourceStateError(
-                    f"event source mapping {uuid} still {state} after {STATE_TIMEOUT:.0f} s"
-                )
-            self.ctx.sleep(self._interval)
+            return found
+
+        try:
+            until(
+                settled,
+                done=lambda found: (found or {}).get("State") == "Enabled",
+                timeout=STATE_TIMEOUT,
+                backoff=self._backoff,
+                clock=self.ctx.poll_clock,
+            )
+        except TimedOut as exc:
+            state = exc.last.get("State") if isinstance(exc.last, dict) else None
+            raise ResourceStateError(
+                f"event source mapping {uuid} still {state} after {STATE_TIMEOUT:.0f} s"
+            ) from None

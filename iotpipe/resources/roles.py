@@ -1,6 +1,7 @@
 """The two IAM roles: the function's execution role and the IoT rule's role.
 
-Each is one role with one inline policy (documents from :mod:`iotpipe.policies`), named per
+Each is one role with one inline policy, put together from the statements every enabled
+kind grants it (``Resource.grants``, written by :mod:`iotpipe.policies`), named per
 deployment and region (IAM is global): the recipe's ``iot-kinesis-rule-role`` collided
 between deployments, and so did ours between regions. Both depend on nothing, because every
 ARN they grant is derivable from names; that lets them be created first, so IAM has
@@ -15,13 +16,17 @@ account): a same-named deployment elsewhere keeps its roles.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Iterator
 from functools import partial
 from typing import Any, ClassVar
 from urllib.parse import unquote
 
 from iotpipe import policies
-from iotpipe.resources.base import Props, Resource
-from iotpipe.resources.common import deleted, get_or_none, queue_enabled, tag_list
+from iotpipe.aws import Gateway
+from iotpipe.naming import Names
+from iotpipe.resources.base import PHASES, Context, Discovery, Props, Resource
+from iotpipe.resources.common import deleted, get_or_none, tag_list
+from iotpipe.resources.registry import REGISTRY
 
 POLICY_NAME = "iotpipe"
 
@@ -69,6 +74,51 @@ def parse_document(doc: Any) -> Any:
     return json.loads(text)
 
 
+def role_policy(
+    role: str, names: Names, key_arn: str | None = None, off: Collection[str] = ()
+) -> policies.Document:
+    """The inline policy of ``role`` (a role kind's key): every registered kind's grants
+    for it, in phase then registration order (see ``Grant``). ``off``: keys of the kinds
+    the config switched off, which grant nothing."""
+    grants = [
+        grant
+        for kind in REGISTRY.kinds
+        if kind.key not in off
+        for grant in kind.grants
+        if grant.role == role
+    ]
+    grants.sort(key=lambda g: PHASES.index(g.phase))  # stable: registration order within
+    return policies.document([s for g in grants for s in g.statements(names, key_arn)])
+
+
+def switched_off(ctx: Context) -> set[str]:
+    """Keys of the kinds that grant something but are not enabled in this config."""
+    return {k.key for k in REGISTRY.kinds if k.grants and not k(ctx).enabled()}
+
+
+def function_policy(names: Names, queue: bool, key_arn: str | None = None) -> policies.Document:
+    """The function role's policy with or without the failure queue, where there is no
+    Context (tests, tools): what ``FunctionRole.policy`` builds from the config."""
+    return role_policy(FunctionRole.key, names, key_arn, () if queue else ("queue",))
+
+
+def rule_policy(names: Names, queue: bool, key_arn: str | None = None) -> policies.Document:
+    """The rule role's policy, as :func:`function_policy`."""
+    return role_policy(RuleRole.key, names, key_arn, () if queue else ("queue",))
+
+
+def list_roles(gateway: Gateway, prefix: str) -> Iterator[str]:
+    """Every role (IAM filters by path only, so ``prefix`` cannot narrow the listing)."""
+    for page in gateway.client("iam").get_paginator("list_roles").paginate():
+        yield from (r["RoleName"] for r in page["Roles"])
+
+
+def grants_stream(gateway: Gateway, role: str, names: Names) -> bool:
+    """A role named without the region is this region's when it grants this region's
+    stream (of the same suffix and account)."""
+    return grants(gateway.client("iam"), role, names.stream_arn)
+
+
 class _Role(Resource):
     """One role, its trust policy and its single inline policy; subclasses pick the pair."""
 
@@ -87,7 +137,10 @@ class _Role(Resource):
         raise NotImplementedError
 
     def policy(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Built from the grants of the kinds this config enables."""
+        return role_policy(
+            self.key, self.ctx.names, self.ctx.stream_key_arn, switched_off(self.ctx)
+        )
 
     def desired(self) -> Props:
         return {"trust": self.trust(), "policy": self.policy()}
@@ -131,7 +184,7 @@ class _Role(Resource):
     def delete(self) -> bool:
         return delete_role(self._iam, self.name)
 
-    def outputs(self) -> dict[str, Any]:
+    def outputs(self, current: Props | None = None) -> dict[str, Any]:
         return {"name": self.name, "arn": self.ctx.names.role_arn(self.name)}
 
 
@@ -140,16 +193,13 @@ class FunctionRole(_Role):
 
     key = "function_role"
     label = "IAM role (function)"
+    discovery = (Discovery(lambda n: n.function_role, list_roles, narrow=False),)
+    health = ()  # "configured" compares its trust and policy documents
     role_attr = "function_role"
     purpose = "execution role of the telemetry processor"
 
     def trust(self) -> dict[str, Any]:
         return policies.lambda_trust(self.ctx.names)
-
-    def policy(self) -> dict[str, Any]:
-        return policies.function_policy(
-            self.ctx.names, queue_enabled(self.ctx), self.ctx.stream_key_arn
-        )
 
 
 class RuleRole(_Role):
@@ -157,16 +207,13 @@ class RuleRole(_Role):
 
     key = "rule_role"
     label = "IAM role (IoT rule)"
+    discovery = (Discovery(lambda n: n.rule_role, list_roles, narrow=False),)
+    health = ()  # "configured" compares its trust and policy documents
     role_attr = "rule_role"
     purpose = "role of the IoT topic rule"
 
     def trust(self) -> dict[str, Any]:
         return policies.rule_trust(self.ctx.names)
-
-    def policy(self) -> dict[str, Any]:
-        return policies.rule_policy(
-            self.ctx.names, queue_enabled(self.ctx), self.ctx.stream_key_arn
-        )
 
 
 class RetiredRoles(Resource):
@@ -174,6 +221,11 @@ class RetiredRoles(Resource):
 
     key = "retired_roles"
     label = "IAM roles (names without region)"
+    discovery = (
+        Discovery(lambda n: n.retired_roles()[0], list_roles, grants_stream, narrow=False),
+        Discovery(lambda n: n.retired_roles()[1], list_roles, grants_stream, narrow=False),
+    )
+    health = ()  # never wanted: verify skips it (not enabled)
 
     @property
     def name(self) -> str:
@@ -198,5 +250,5 @@ class RetiredRoles(Resource):
         iam = self.ctx.client("iam")
         return any([delete_role(iam, n) for n in self._ours()])
 
-    def outputs(self) -> dict[str, Any]:
+    def outputs(self, current: Props | None = None) -> dict[str, Any]:
         return {}

@@ -8,10 +8,12 @@ IAM propagates; that message (and only that) is retried.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from iotpipe.resources.base import Props, Resource
+from iotpipe.aws import Gateway
+from iotpipe.resources.base import Discovery, Props, Resource
 from iotpipe.resources.common import deleted, failure_queue_url, get_or_none, retry_iam
 
 SQL_VERSION = "2016-03-23"
@@ -21,12 +23,25 @@ ROLE_NOT_READY_CODES = ("InvalidRequestException",)
 MISSING_RULE = ("UnauthorizedException",)
 
 
+def list_rules(gateway: Gateway, prefix: str) -> Iterator[str]:
+    for page in gateway.client("iot").get_paginator("list_topic_rules").paginate():
+        yield from (r["ruleName"] for r in page.get("rules", []))
+
+
 class TopicRule(Resource):
     """IoT rule ``<name>_rule_<suffix>``: topic filter -> Kinesis, errors -> SQS."""
 
     key = "rule"
     label = "IoT topic rule"
     depends_on = ("rule_role", "stream", "queue")
+    discovery = (Discovery(lambda n: n.rule, list_rules),)
+    health = ()  # "configured" already checks it is enabled and points at the stream
+    fixes = {
+        "disabled": "The rule is disabled, so IoT messages go nowhere: "
+        "run 'iotpipe up' to enable it.",
+        "actions": "The rule does not send to this deployment's stream with its role: "
+        "run 'iotpipe up' to restore the action.",
+    }
 
     @property
     def name(self) -> str:
@@ -115,5 +130,5 @@ class TopicRule(Resource):
     def delete(self) -> bool:
         return deleted(lambda: self._iot.delete_topic_rule(ruleName=self.name), *MISSING_RULE)
 
-    def outputs(self) -> dict[str, Any]:
+    def outputs(self, current: Props | None = None) -> dict[str, Any]:
         return {"name": self.name, "arn": self.ctx.names.rule_arn}

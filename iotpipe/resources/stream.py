@@ -12,52 +12,19 @@ UPDATING until the change is done, and we wait for ACTIVE again.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from iotpipe.aws import error_code, error_message
-from iotpipe.resources.base import Context, Props, Resource
+from iotpipe import policies
+from iotpipe.aws import Gateway, error_code, error_message
+from iotpipe.resources.base import Context, Discovery, Grant, Props, Resource
 from iotpipe.resources.common import deleted, get_or_none, wait
-from iotpipe.resources.errors import ResourceStateError
+from iotpipe.resources.streamkey import is_aws_managed
+from iotpipe.verdict import Check
 
 MODES = {"on_demand": "ON_DEMAND", "provisioned": "PROVISIONED"}
-AWS_MANAGED_KEY = "alias/aws/kinesis"
-KEY_ARN_RE = re.compile(r"^arn:[a-z-]+:kms:([a-z0-9-]+):(\d{12}):(key|alias)/(.+)$")
-
-
-def is_aws_managed(key: str) -> bool:
-    return key == AWS_MANAGED_KEY or key.endswith(f":{AWS_MANAGED_KEY}")
-
-
-def customer_key_arn(ctx: Context) -> str | None:
-    """The ARN of the stream's customer KMS key, None for the AWS-managed one.
-
-    IAM grants on KMS name the key's ARN, never an alias, so an alias or a key id in the
-    config is looked up (DescribeKey, a read) in the command's region.
-    """
-    key = ctx.config.stream.kms_key
-    if is_aws_managed(key):
-        return None
-    arn = KEY_ARN_RE.match(key)
-    if arn and arn.group(1) != ctx.names.region:
-        raise ResourceStateError(
-            f"stream.kms_key {key} is in {arn.group(1)}, the stream in {ctx.names.region}: "
-            "Kinesis needs a key in the stream's region."
-        )
-    if arn and arn.group(3) == "key":
-        return key
-    try:
-        meta = ctx.client("kms").describe_key(KeyId=key)["KeyMetadata"]
-    except ClientError as exc:
-        if error_code(exc) not in ("NotFoundException", "InvalidArnException"):
-            raise
-        raise ResourceStateError(
-            f"stream.kms_key {key}: no such KMS key in {ctx.names.region} "
-            f"({error_message(exc)}). Create it, or use {AWS_MANAGED_KEY}."
-        ) from None
-    return None if meta.get("KeyManager") == "AWS" else str(meta["Arn"])
 
 
 def same_key(ctx: Context, configured: str, described: str | None) -> bool:
@@ -80,12 +47,43 @@ def already_exists(exc: ClientError) -> bool:
     )
 
 
+def list_streams(gateway: Gateway, prefix: str) -> Iterator[str]:
+    for page in gateway.client("kinesis").get_paginator("list_streams").paginate():
+        yield from page.get("StreamNames", [])
+
+
+def stream_health(ctx: Context) -> Check:
+    summary = ctx.client("kinesis").describe_stream_summary(StreamName=ctx.names.stream)
+    status = summary["StreamDescriptionSummary"]["StreamStatus"]
+    encrypted = summary["StreamDescriptionSummary"].get("EncryptionType") == "KMS"
+    key = summary["StreamDescriptionSummary"].get("KeyId")
+    at_rest = f"encrypted at rest with {key}" if encrypted else "NOT encrypted at rest"
+    return Check(
+        "Kinesis stream is ACTIVE",
+        status == "ACTIVE",
+        f"{status}, {at_rest}",
+        "" if status == "ACTIVE" else "Wait for UPDATING/CREATING to finish, then verify again.",
+    )
+
+
 class Stream(Resource):
     """Kinesis stream ``<name>-stream-<suffix>``."""
 
     key = "stream"
     label = "Kinesis stream"
     shown_on_create = ("encryption",)
+    discovery = (Discovery(lambda n: n.stream, list_streams),)
+    health = (stream_health,)
+    grants = (
+        Grant("function_role", policies.read_stream),
+        Grant("rule_role", policies.put_to_stream),
+        Grant("function_role", policies.decrypt_stream, "key"),
+        Grant("rule_role", policies.encrypt_for_stream, "key"),
+    )
+    fixes = {
+        "encryption": "The stream is not encrypted at rest with the configured key "
+        "(stream.kms_key): run 'iotpipe up' to turn on server-side encryption."
+    }
 
     @property
     def name(self) -> str:
@@ -207,7 +205,7 @@ class Stream(Resource):
             self._wait_gone()
         return found
 
-    def outputs(self) -> dict[str, Any]:
+    def outputs(self, current: Props | None = None) -> dict[str, Any]:
         return {"name": self.name, "arn": self.ctx.names.stream_arn}
 
     def _wait_active(self) -> None:

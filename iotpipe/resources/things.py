@@ -4,23 +4,32 @@ them: ``up`` makes only their thing group (the devices come from ``iotpipe devic
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+from iotpipe.aws import Gateway
 from iotpipe.devices.identity import Scope, ensure_group, remove_all
 from iotpipe.devices.scheme import group_name
-from iotpipe.poll import Clock
-from iotpipe.resources.base import Context, Props, Resource
+from iotpipe.resources.base import Context, Discovery, Props, Resource
 from iotpipe.resources.common import get_or_none
 
 
 def scope_of(ctx: Context) -> Scope:
-    return Scope(ctx.names, ctx.config.iot_rule.topic, ctx.tags, Clock(ctx.sleep, ctx.clock))
+    return Scope(ctx.names, ctx.config.iot_rule.topic, ctx.tags, ctx.poll_clock)
+
+
+def list_thing_groups(gateway: Gateway, prefix: str) -> Iterator[str]:
+    pages = gateway.client("iot").get_paginator("list_thing_groups")
+    for page in pages.paginate(namePrefixFilter=prefix):
+        yield from (g["groupName"] for g in page.get("thingGroups", []))
 
 
 class Things(Resource):
     key = "things"
     label = "IoT devices (thing group)"
     depends_on = ("device_policy",)
+    discovery = (Discovery(group_name, list_thing_groups),)
+    health = ()  # "configured" checks the group exists
 
     @property
     def name(self) -> str:
@@ -49,5 +58,5 @@ class Things(Resource):
         removed = remove_all(self._iot, scope_of(self.ctx))
         return existed or bool(removed)
 
-    def outputs(self) -> dict[str, Any]:
+    def outputs(self, current: Props | None = None) -> dict[str, Any]:
         return {"name": self.name}

@@ -15,10 +15,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from iotpipe.aws import error_code
-from iotpipe.resources.base import Props, Resource
+from iotpipe import policies
+from iotpipe.aws import Gateway, error_code
+from iotpipe.resources.base import UP, Context, Discovery, Grant, Props, Resource
 from iotpipe.resources.common import deleted, get_or_none, tag_list
 from iotpipe.resources.errors import TIMESTREAM_CLOSED, ServiceUnavailableError
+from iotpipe.verdict import Check
 
 # What an account without access to Timestream for LiveAnalytics gets back.
 CLOSED_CODES = frozenset({"AccessDeniedException", "SubscriptionRequiredException"})
@@ -35,6 +37,36 @@ def closed_service_guard() -> Iterator[None]:
         raise
 
 
+def list_databases(gateway: Gateway, prefix: str) -> Iterator[str]:
+    """Every database name (no boto3 paginator for this one); none when Timestream is
+    closed to this account, since nothing of ours can be there then."""
+    ts = gateway.client("timestream-write")
+    token: dict[str, str] = {}
+    try:
+        while True:
+            page = ts.list_databases(**token)
+            yield from (d["DatabaseName"] for d in page["Databases"])
+            if not page.get("NextToken"):
+                return
+            token = {"NextToken": page["NextToken"]}
+    except ClientError:
+        return
+
+
+def table_health(ctx: Context) -> Check:
+    table = ctx.client("timestream-write").describe_table(
+        DatabaseName=ctx.names.database, TableName=ctx.names.table
+    )["Table"]
+    status = table.get("TableStatus", "?")
+    ret = table.get("RetentionProperties", {})
+    detail = (
+        f"{status}, memory {ret.get('MemoryStoreRetentionPeriodInHours')} h, "
+        f"magnetic {ret.get('MagneticStoreRetentionPeriodInDays')} d"
+    )
+    ok = status == "ACTIVE"
+    return Check("Timestream table is ACTIVE", ok, detail, "" if ok else UP)
+
+
 class Timestream(Resource):
     """Database ``<name>-db-<suffix>`` and its table (``timestream.table`` in the config).
 
@@ -47,6 +79,9 @@ class Timestream(Resource):
     key = "timestream"
     label = "Timestream database and table"
     stray_holder = "database"
+    discovery = (Discovery(lambda n: n.database, list_databases),)
+    health = (table_health,)
+    grants = (Grant("function_role", policies.write_table),)
 
     @property
     def name(self) -> str:
@@ -145,6 +180,6 @@ class Timestream(Resource):
                 )
             return deleted(lambda: self._ts.delete_database(DatabaseName=names.database))
 
-    def outputs(self) -> dict[str, Any]:
+    def outputs(self, current: Props | None = None) -> dict[str, Any]:
         names = self.ctx.names
         return {"database": names.database, "table": names.table, "table_arn": names.table_arn}

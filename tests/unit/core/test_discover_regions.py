@@ -14,6 +14,7 @@ from iotpipe.aws import Gateway
 from iotpipe.config import Config
 from iotpipe.discover import find_suffixes
 from iotpipe.naming import Names
+from iotpipe.resources.roles import function_policy
 
 ACCOUNT = "123456789012"
 
@@ -33,7 +34,7 @@ def make_role(gw: Gateway, role: str, names: Names) -> None:
     iam.create_role(
         RoleName=role, AssumeRolePolicyDocument=json.dumps(policies.lambda_trust(names))
     )
-    doc = policies.function_policy(names, queue=True)
+    doc = function_policy(names, queue=True)
     iam.put_role_policy(RoleName=role, PolicyName="iotpipe", PolicyDocument=json.dumps(doc))
 
 

@@ -16,6 +16,7 @@ from iotpipe.engine import Engine, StepFailed
 from iotpipe.errors import UsageError
 from iotpipe.naming import Names
 from iotpipe.resources.base import Resource
+from iotpipe.resources.registry import KindError
 from iotpipe.state import State
 from iotpipe.target import Deployment
 
@@ -72,7 +73,7 @@ def fake_kind(key_: str, deps: tuple[str, ...] = (), replace: frozenset[str] = f
             self.world.mutate("delete", key_)
             return self.world.props.pop(key_, None) is not None
 
-        def outputs(self) -> dict[str, Any]:
+        def outputs(self, current: dict[str, Any] | None = None) -> dict[str, Any]:
             return {"name": self.name}
 
     return Fake
@@ -202,3 +203,28 @@ def test_legacy_enabled_without_client_stops_before_any_call(
     text = str(info.value)
     assert "2025-12-15" in text and "sensors.temperature" in text and "devices" in text
     assert world.calls == []
+
+
+def test_an_unknown_dependency_is_refused_when_the_engine_is_built(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kinds = [fake_kind("stream"), fake_kind("function", ("stream", "fuction_role"))]
+    monkeypatch.setattr(engine_mod.resources, "build", lambda ctx: [k(ctx) for k in kinds])
+    with pytest.raises(KindError, match=r"'function' depends on 'fuction_role'"):
+        Engine(deployment(tmp_path))
+    assert world.calls == []
+
+
+def test_an_unchanged_step_hands_what_it_described_to_outputs(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    Engine(deployment(tmp_path)).apply()
+    seen: list[Any] = []
+
+    def outputs(self: Resource, current: dict[str, Any] | None = None) -> dict[str, Any]:
+        seen.append(current)
+        return {"name": self.name}
+
+    monkeypatch.setattr(world.kinds["stream"], "outputs", outputs)  # type: ignore[attr-defined]
+    Engine(deployment(tmp_path)).apply()
+    assert seen == [{"size": 1, "mode": "a"}]

@@ -10,19 +10,13 @@ from typing import Any, ClassVar
 
 from iotpipe.config import Config, Device, ValidationConfig
 from iotpipe.naming import Names
-from iotpipe.quarantine import Quarantined
-from iotpipe.resources.base import Context, Resource
+from iotpipe.failurequeue import Quarantined
+from iotpipe.resources.base import UP, Context, Resource
+from iotpipe.resources.function import function_health
+from iotpipe.resources.mapping import mapping_health
 from iotpipe.state import State
 from iotpipe.target import Deployment
-from iotpipe.verify import (
-    UP,
-    Probe,
-    configured,
-    function_health,
-    mapping_health,
-    run_probe,
-    safely,
-)
+from iotpipe.verify import Probe, configured, run_probe, safely
 
 NAMES = Names.of(Config(), "abc123", "123456789012")
 NOW = datetime(2026, 11, 27, 1, 2, 3, 456789, tzinfo=UTC)

@@ -222,7 +222,10 @@ def test_mapping_dropping_the_queue_recreates_it_without_destination() -> None:
     plain = EventSourceMapping(recontext(ctx, cfg))
     current = plain.describe()
     assert current is not None
-    out = plain.update(current, diff(plain.desired(), current))
+    # The engine replaces (delete + create) what the mapping cannot change in place.
+    assert plain.recreates(diff(plain.desired(), current))
+    assert plain.delete() is True
+    out = plain.create()
     assert out["uuid"] != first["uuid"]
     assert (plain.describe() or {})["on_failure"] is None
     listed = ctx.client("lambda").list_event_source_mappings(FunctionName=ctx.names.function)

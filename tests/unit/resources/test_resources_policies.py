@@ -11,6 +11,7 @@ from resource_helpers import ACCOUNT, SUFFIX
 from iotpipe import policies
 from iotpipe.config import Config
 from iotpipe.naming import Names
+from iotpipe.resources.roles import function_policy, rule_policy
 
 
 def names_for(partition: str = "aws", region: str = "us-east-1") -> Names:
@@ -20,10 +21,10 @@ def names_for(partition: str = "aws", region: str = "us-east-1") -> Names:
 
 def permission_documents(names: Names) -> list[dict[str, Any]]:
     return [
-        policies.function_policy(names, queue=True),
-        policies.function_policy(names, queue=False),
-        policies.rule_policy(names, queue=True),
-        policies.rule_policy(names, queue=False),
+        function_policy(names, queue=True),
+        function_policy(names, queue=False),
+        rule_policy(names, queue=True),
+        rule_policy(names, queue=False),
     ]
 
 
@@ -69,7 +70,7 @@ def test_function_policy_grants_exactly_what_the_pipeline_needs() -> None:
     names = names_for()
     grants = {
         (action, resource)
-        for stmt in policies.function_policy(names, queue=True)["Statement"]
+        for stmt in function_policy(names, queue=True)["Statement"]
         for action in stmt["Action"]
         for resource in stmt["Resource"]
     }
@@ -95,19 +96,19 @@ def test_function_policy_grants_exactly_what_the_pipeline_needs() -> None:
 
 def test_rule_policy_is_put_record_and_error_queue_only() -> None:
     names = names_for()
-    with_queue = policies.rule_policy(names, queue=True)["Statement"]
+    with_queue = rule_policy(names, queue=True)["Statement"]
     assert [(s["Action"], s["Resource"]) for s in with_queue] == [
         (["kinesis:PutRecord"], [names.stream_arn]),
         (["sqs:SendMessage"], [names.queue_arn]),
     ]
-    without = policies.rule_policy(names, queue=False)["Statement"]
+    without = rule_policy(names, queue=False)["Statement"]
     assert [s["Action"] for s in without] == [["kinesis:PutRecord"]]
 
 
 @pytest.mark.parametrize("queue", [True, False])
 def test_sqs_only_when_the_queue_is_enabled(queue: bool) -> None:
     names = names_for()
-    for doc in (policies.function_policy(names, queue), policies.rule_policy(names, queue)):
+    for doc in (function_policy(names, queue), rule_policy(names, queue)):
         sqs = [s for s in doc["Statement"] if any(a.startswith("sqs:") for a in s["Action"])]
         assert bool(sqs) is queue
 
