@@ -177,7 +177,7 @@ def guarded(app: WsgiApp, port: Callable[[], int], token: str) -> WsgiApp:
             check_browser(environ, port())
             if is_admin(path):
                 check_token(environ, token)
-            elif path != HEALTH:
+            elif path not in (HEALTH, MQTT_INFO):
                 sigv4.verify(environ, read_body(environ))
         except (Refusal, sigv4.SignatureError) as e:
             return refuse(environ, start_response, e.code, e.message)

@@ -5,7 +5,7 @@ of CONNECT. IoT Core decides from its registry: the certificate (by certificateI
 SHA-256 of the DER) must be ACTIVE; its attached policies are evaluated (`iotauth`) with the
 thing named by the client id, if that thing has this certificate as a principal.
 
-Every read of moto internals for this lives here, to be merged into the moto boundary:
+The moto internals this reads, all through `motointernals`:
 
 - ``moto.iot.models.iot_backends[account][region]`` (an ``IoTBackend``)
 - ``IoTBackend.certificates``: dict certificateId -> ``FakeCertificate`` with
@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iotpipe.local import iotauth
+from iotpipe.local import motointernals as moto
 from iotpipe.poll import Clock
 
 _CACHE_LIMIT = 20_000  # certificates remembered by an Authorizer before it starts over
@@ -84,9 +85,7 @@ def certificate_id(cert: bytes | str) -> str:
 
 
 def _backend(account: str, region: str) -> Any:
-    from moto.iot.models import iot_backends
-
-    return iot_backends[account][region]
+    return moto.iot_backend(account, region)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -98,7 +97,7 @@ def _pem_fingerprint(pem: str) -> str | None:
 
 
 def _find_certificate(backend: Any, der: bytes) -> Any | None:
-    certificates: dict[str, Any] = backend.certificates
+    certificates: dict[str, Any] = moto.certificates(backend)
     der_id = hashlib.sha256(der).hexdigest()
     found = certificates.get(der_id)
     if found is None:  # moto without iot.use_valid_cert keys by the PEM text's hash
@@ -136,7 +135,7 @@ def _policies_of(
 def _group_arns(backend: Any, thing_arn: str) -> set[str]:
     """The thing's groups and their ancestors (a parent group's policies apply too)."""
     arns: set[str] = set()
-    for group in list(backend.thing_groups.values()):
+    for group in moto.thing_groups(backend):
         if thing_arn in group.things:
             arns.add(group.arn)
             ancestors = group.metadata.get("rootToParentThingGroups", [])
@@ -160,10 +159,10 @@ def lookup(account: str, region: str, cert: bytes | str) -> Identity | None:
     if found is None:
         return None
     arn = found.arn
-    attached = list(backend.principal_policies.items())
+    attached = moto.principal_policies(backend)
     things = tuple(
         _thing(backend, value[1], attached)
-        for (principal, _name), value in list(backend.principal_things.items())
+        for (principal, _name), value in moto.principal_things(backend)
         if principal == arn
     )
     policies = _policies_of(attached, {arn})
@@ -252,10 +251,7 @@ class Authorizer:
 def locate(cert_der: bytes) -> tuple[str, str] | None:
     """(account, region) whose IoT registry holds this certificate: one broker serves every
     region of the emulator, as each region of IoT Core has its own endpoint."""
-    from moto.iot.models import iot_backends
-
-    for account, regions in list(iot_backends.items()):
-        for region, backend in list(regions.items()):
-            if _find_certificate(backend, cert_der) is not None:
-                return account, region
+    for account, region, backend in moto.iot_registries():
+        if _find_certificate(backend, cert_der) is not None:
+            return account, region
     return None

@@ -18,6 +18,7 @@ from iotpipe.local.broker import MqttBroker
 from iotpipe.local.ca import EmulatorCA
 
 HOST = "127.0.0.1"
+MAX_REMEMBERED = 20_000  # certificates whose region is remembered before starting over
 DEFAULT_PORT = 0  # any free port: several emulators (tests, demo) may run side by side
 
 
@@ -46,6 +47,8 @@ class RegionalAuthorizer:
         if found is None:
             return None  # unknown (or deleted): looked up again next time
         with self._lock:
+            if len(self._by_cert) >= MAX_REMEMBERED:
+                self._by_cert.clear()
             auth = self._authorizers.setdefault(found, iotidentity.Authorizer(*found))
             where = _Where(found[0], found[1], auth)
             self._by_cert[cert_der] = where

@@ -18,6 +18,10 @@ What is changed and why:
   read, so SendMessage (which reads one attribute) no longer scans every queued message;
   a message's visible/delayed checks (every receive and count scans the queue with them)
   read ``time.time()`` instead of building two datetimes per message.
+- IoT certificates (`iotcerts`): CreateKeysAndCertificate and CreateCertificateFromCsr
+  return certificates the emulator's CA issued (so its MQTT broker can verify them), with
+  IoT's certificateId (SHA-256 of the DER); DescribeEndpoint's data endpoints are the
+  broker's host.
 - Lambda (`lambdapatch`): invoke runs the deployed zip in a worker process (not Docker);
   no per-record invocation on put (pollers run mappings, see `esm`); mapping create,
   update and delete take effect at once; LastProcessingResult is reported; listing
@@ -35,6 +39,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from iotpipe.local import (
+    iotcerts,
     iotpatch,
     kinesispatch,
     lambdapatch,
@@ -56,6 +61,7 @@ MODULES: tuple[ModuleType, ...] = (
     lambdapatch,
     tspatch,
     iotpatch,
+    iotcerts,
 )
 
 

@@ -33,7 +33,8 @@ from iotpipe.local.counters import COUNTERS
 from iotpipe.local.esm import EsmManager
 from iotpipe.local.failures import queue_from_url
 from iotpipe.local.functions import FunctionPool
-from iotpipe.local.guard import guarded
+from iotpipe.local.guard import MQTT_INFO, guarded
+from iotpipe.local.mqttd import MqttService
 from iotpipe.local.runtime import RUNTIME
 from iotpipe.local.tsquery import QueryEngine
 from iotpipe.local.tsstore import store
@@ -73,6 +74,7 @@ class Emulator:
         RUNTIME.engine = QueryEngine(RUNTIME.store)
         RUNTIME.pool = FunctionPool(self.home, self.endpoint)
         RUNTIME.esm = EsmManager(RUNTIME.pool)
+        self.mqtt = MqttService(self.home)  # the devices' endpoint; its CA issues IoT's certs
         self._thread: threading.Thread | None = None
 
     # -- WSGI -------------------------------------------------------------------------
@@ -83,6 +85,8 @@ class Emulator:
                 return _reply(start_response, "200 OK", {"ok": True})
             if path == "/_iotpipe/status":
                 return _reply(start_response, "200 OK", self.status())
+            if path == MQTT_INFO:
+                return _reply(start_response, "200 OK", self.mqtt_info())
             return _reply(start_response, "404 Not Found", {"error": "unknown route"})
         result = self._moto(environ, start_response)
         if path == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
@@ -97,6 +101,11 @@ class Emulator:
         COUNTERS.reset()
 
     # -- status -----------------------------------------------------------------------
+    def mqtt_info(self) -> dict[str, Any]:
+        """What a device needs: the broker's host and port and the CA certificate."""
+        info = self.mqtt.info()
+        return {"host": info["host"], "port": info["port"], "ca_pem": self.mqtt.ca.ca_pem}
+
     def status(self) -> dict[str, Any]:
         counters = COUNTERS.snapshot()
         queues = failure_queues()
@@ -120,18 +129,21 @@ class Emulator:
             "functions": RUNTIME.pool.stats(),
             "mappings": RUNTIME.esm.status(),
             "failure_queues": queues,
+            "mqtt": self.mqtt.info(),
         }
 
     # -- lifecycle ----------------------------------------------------------------------
     def start(self) -> None:
         """Serve in a background thread (tests, `run`); returns once answering."""
         RUNTIME.esm.start()
+        self.mqtt.start()
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="http", daemon=True
         )
         self._thread.start()
 
     def stop(self) -> None:
+        self.mqtt.stop()
         RUNTIME.esm.stop()
         RUNTIME.pool.shutdown()
         self.httpd.shutdown()

@@ -9,6 +9,7 @@ kinds it depends on (registration checks the kind: see :mod:`iotpipe.resources.r
 from __future__ import annotations
 
 from iotpipe.resources.base import Context, Resource
+from iotpipe.resources.devicepolicy import DevicePolicy
 from iotpipe.resources.function import Function
 from iotpipe.resources.legacy import LegacyAnalytics
 from iotpipe.resources.logs import LogGroup
@@ -18,6 +19,7 @@ from iotpipe.resources.registry import REGISTRY
 from iotpipe.resources.roles import FunctionRole, RetiredRoles, RuleRole
 from iotpipe.resources.rule import TopicRule
 from iotpipe.resources.stream import Stream
+from iotpipe.resources.things import Things
 from iotpipe.resources.timeseries import Timestream
 
 REGISTRY.register(FailureQueue)
@@ -29,6 +31,8 @@ REGISTRY.register(LogGroup)
 REGISTRY.register(Function)
 REGISTRY.register(EventSourceMapping)
 REGISTRY.register(TopicRule)
+REGISTRY.register(DevicePolicy)
+REGISTRY.register(Things)
 REGISTRY.register(LegacyAnalytics)
 REGISTRY.register(RetiredRoles)
 
@@ -45,6 +49,7 @@ __all__ = [
     "ALL_KINDS",
     "REGISTRY",
     "Context",
+    "DevicePolicy",
     "EventSourceMapping",
     "FailureQueue",
     "Function",
@@ -55,6 +60,7 @@ __all__ = [
     "RetiredRoles",
     "RuleRole",
     "Stream",
+    "Things",
     "Timestream",
     "TopicRule",
     "build",

@@ -58,7 +58,14 @@ class Context:
 
     @cached_property
     def function_zip(self) -> bytes:
-        return build_function_zip(settings_from_config(self.config))
+        """The function's zip; its registry holds the deployment's things (`devices add`)
+        merged under the config's ``devices:`` entries."""
+        # Deferred: iotpipe.devices builds on resources.common (a cycle at import time).
+        from iotpipe.devices.registry import with_device_things
+        from iotpipe.resources.things import scope_of
+
+        settings = settings_from_config(self.config)
+        return build_function_zip(with_device_things(settings, self.client("iot"), scope_of(self)))
 
     @cached_property
     def function_sha256(self) -> str:

@@ -9,7 +9,7 @@ from iotpipe.local import motointernals as moto
 
 LOCAL = Path(moto.__file__).parent
 # Written before the boundary existed; their reads move into `motointernals` next.
-NOT_YET = {"iotidentity.py", "iotcerts.py"}
+NOT_YET: set[str] = set()
 
 
 def _imports_moto(path: Path) -> list[int]:

@@ -36,6 +36,7 @@ def clock() -> FakeClock:
 def stubbed() -> Iterator[Stubbed]:
     """Remote (not local) gateway: waiters keep AWS pacing, which a stub answers at once."""
     holder = Stubbed(Gateway(region=REGION, local=False), {})
+    holder.without_devices()
     yield holder
     for stubber in holder.stubbers.values():
         stubber.assert_no_pending_responses()

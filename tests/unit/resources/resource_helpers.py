@@ -76,6 +76,20 @@ class Stubbed:
         self.stubbers[service] = stubber
         return stubber
 
+    def without_devices(self) -> None:
+        """An IoT client for the function's registry read: the deployment has no things
+        (its group does not exist), unless a test stubs ``iot`` itself."""
+        iot = boto3.client(
+            "iot", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+        )
+        stubber = Stubber(iot)
+        for _ in range(20):
+            stubber.add_client_error(
+                "list_things_in_thing_group", "ResourceNotFoundException", http_status_code=404
+            )
+        stubber.activate()
+        self.gateway._clients["iot"] = iot
+
 
 def add_error(
     stubber: Stubber, method: str, code: str, message: str = "", status: int = 400
