@@ -149,6 +149,8 @@ def parse_connect(body: bytes) -> Connect:
 def parse_publish(flags: int, body: bytes, version: int) -> Publish:
     r = Reader(body)
     qos = (flags >> 1) & 3
+    if qos == 3:
+        raise MalformedPacket("PUBLISH with QoS 3 (both QoS bits set) [MQTT-3.3.1-4]")
     topic = r.text()
     packet_id = r.u16() if qos else None
     r.skip_properties(version)
@@ -180,9 +182,20 @@ def _props(version: int) -> bytes:
     return b"\x00" if version == V5 else b""
 
 
-def connack(version: int, reason: int = 0, session_present: bool = False) -> bytes:
-    code = _CONNACK_311.get(reason, 5 if reason else 0) if version != V5 else reason
-    return packet(CONNACK, 0, bytes([int(session_present), code]) + _props(version))
+SERVER_KEEP_ALIVE = 0x13  # MQTT 5 CONNACK property: the keep-alive the server will use
+
+
+def connack(
+    version: int, reason: int = 0, session_present: bool = False, keep_alive: int | None = None
+) -> bytes:
+    """``keep_alive``: MQTT 5 only, sent when the server changed the client's request."""
+    if version != V5:
+        code = _CONNACK_311.get(reason, 5 if reason else 0)
+        return packet(CONNACK, 0, bytes([int(session_present), code]))
+    props = (
+        b"" if keep_alive is None else bytes([SERVER_KEEP_ALIVE]) + struct.pack(">H", keep_alive)
+    )
+    return packet(CONNACK, 0, bytes([int(session_present), reason]) + varint(len(props)) + props)
 
 
 def puback(version: int, packet_id: int, reason: int = 0) -> bytes:

@@ -31,6 +31,9 @@ KEEP_ALIVE_BOUNDS = (30, 1200)
 MAX_FILTERS = 8  # per SUBSCRIBE
 MAX_CLIENT_ID = 128
 UNSPECIFIED_ERROR = 0x80
+MAX_BACKLOG = 1024 * 1024  # bytes queued toward one subscriber before deliveries are dropped
+PACKET_TIMEOUT_S = 30.0  # the rest of a packet, once its first byte arrived
+CLOSE_TIMEOUT_S = 2.0
 
 # (certificate DER, client id, action "iot:Connect" | "iot:Publish" | ..., topic or None)
 Authorizer = Callable[[bytes, str, str, str | None], bool]
@@ -56,6 +59,7 @@ class Session:
     filters: dict[str, int] = field(default_factory=dict)
     next_id: int = 0
     keep_alive: int = KEEP_ALIVE_BOUNDS[1]
+    dropped: int = 0  # deliveries dropped because the subscriber did not read
 
     def send(self, data: bytes) -> None:
         if not self.writer.is_closing():
@@ -119,13 +123,13 @@ class MqttBroker:
             assert self._server is not None
             self._server.close()
             for s in list(self._sessions.values()):
-                s.writer.close()
+                s.writer.transport.abort()  # a silent device must not hold up the stop
             others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in others:
                 task.cancel()
             await asyncio.gather(*others, return_exceptions=True)
 
-        with contextlib.suppress(RuntimeError):
+        with contextlib.suppress(RuntimeError, TimeoutError):
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread:
@@ -152,8 +156,10 @@ class MqttBroker:
             LOG.info("mqtt %s closed: %s", session.client_id or "-", exc)
             if session.version == codec.V5 and session.client_id:
                 session.send(codec.disconnect(codec.V5, exc.reason))
-        except (MalformedPacket, asyncio.IncompleteReadError, ConnectionError, TimeoutError) as e:
+        except (MalformedPacket, asyncio.IncompleteReadError, OSError) as e:  # TLS, resets
             LOG.info("mqtt %s closed: %s", session.client_id or "-", e or type(e).__name__)
+        except asyncio.CancelledError:
+            clean_exit = True  # the broker is stopping: no will, no traceback
         finally:
             await self._close(session, clean_exit)
 
@@ -163,9 +169,9 @@ class MqttBroker:
             if session.will and not clean_exit:
                 with contextlib.suppress(Refused):
                     await self._accept_publish(session, session.will)
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(Exception, asyncio.CancelledError):
             session.writer.close()
-            await session.writer.wait_closed()
+            await asyncio.wait_for(session.writer.wait_closed(), CLOSE_TIMEOUT_S)
 
     async def _read(
         self, reader: asyncio.StreamReader, timeout: float | None
@@ -173,7 +179,7 @@ class MqttBroker:
         head = await asyncio.wait_for(reader.readexactly(1), timeout)
         length, shift = 0, 0
         for _ in range(4):
-            b = (await reader.readexactly(1))[0]
+            b = (await asyncio.wait_for(reader.readexactly(1), PACKET_TIMEOUT_S))[0]
             length |= (b & 0x7F) << shift
             if not b & 0x80:
                 break
@@ -182,7 +188,7 @@ class MqttBroker:
             raise MalformedPacket("bad remaining length")
         if length > MAX_PACKET:
             raise Refused(codec.PACKET_TOO_LARGE, f"packet of {length} bytes")
-        body = await reader.readexactly(length)
+        body = await asyncio.wait_for(reader.readexactly(length), PACKET_TIMEOUT_S)
         return head[0] >> 4, head[0] & 0x0F, body
 
     async def _connect(self, session: Session, reader: asyncio.StreamReader) -> None:
@@ -202,6 +208,7 @@ class MqttBroker:
             raise Refused(codec.NOT_AUTHORIZED, f"connect as {req.client_id!r} denied")
         low, high = KEEP_ALIVE_BOUNDS
         session.keep_alive = min(max(req.keep_alive or high, low), high)
+        told = session.keep_alive if session.keep_alive != req.keep_alive else None
         session.client_id, session.will = req.client_id, req.will
         old = self._sessions.get(req.client_id)
         self._sessions[req.client_id] = session
@@ -209,7 +216,7 @@ class MqttBroker:
             old.send(codec.disconnect(old.version, codec.SESSION_TAKEN_OVER))
             old.will = None
             old.writer.close()
-        session.send(codec.connack(session.version))
+        session.send(codec.connack(session.version, keep_alive=told))
 
     async def _loop_packets(self, session: Session, reader: asyncio.StreamReader) -> bool:
         """Handle packets until DISCONNECT (True) or the connection ends (raises)."""
@@ -301,6 +308,9 @@ class MqttBroker:
 
     async def _send_to(self, session: Session, msg: Publish, qos: int) -> None:
         if not await self._allowed(session.cert, session.client_id, "iot:Receive", msg.topic):
+            return
+        if session.writer.transport.get_write_buffer_size() > MAX_BACKLOG:
+            session.dropped += 1  # a subscriber that does not read loses messages, not memory
             return
         qos = min(qos, msg.qos)
         out = Publish(msg.topic, msg.payload, qos, False, session.packet_id() if qos else None)

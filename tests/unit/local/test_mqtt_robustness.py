@@ -2,9 +2,7 @@
 the MQTT spec calls malformed, a subscriber that never reads, MQTT 5's keep-alive clamp.
 
 Each test speaks raw bytes (or paho) to a real broker on 127.0.0.1:0 and asserts what a
-device or the emulator's log would see. Tests marked xfail(strict=True) record a gap found in
-review of iotpipe/local/broker/server.py (not owned by this file's author): when the fix lands
-they XPASS, which fails the run, and the marker must go.
+device or the emulator's log would see; each began as a gap a review found.
 """
 
 from __future__ import annotations
@@ -85,11 +83,6 @@ def _closed_log(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name == "iotpipe.local.broker" and "closed" in r.msg]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server._serve catches ConnectionError but not ssl.SSLError (an OSError): a broken "
-    "TLS record escapes the connection task as an unhandled exception, not one log line",
-)
 def test_a_broken_tls_record_is_one_log_line_and_no_unhandled_error(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -112,11 +105,6 @@ def test_a_broken_tls_record_is_one_log_line_and_no_unhandled_error(
     assert _closed_log(caplog)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="codec.parse_publish accepts QoS 3 (both QoS bits set), which MQTT calls malformed "
-    "[MQTT-3.3.1-4]; the broker hands it to the rules",
-)
 def test_a_publish_with_qos_3_is_malformed_and_never_reaches_the_rules(world: World) -> None:
     raw = RawTLS(world, world.device("dev-1"))
     raw.send(_connect_packet("dev-1"))
@@ -168,11 +156,6 @@ class _V5:
         self.c.loop_stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the broker clamps keep-alive to 30-1200 s but its MQTT 5 CONNACK has no Server "
-    "Keep Alive property, so a client asking 3600 s pings too late and is cut at 1800 s",
-)
 def test_mqtt5_connack_tells_a_client_its_keep_alive_was_clamped(world: World) -> None:
     cl = _V5(world, world.device("dev-1"), keepalive=3600)
     try:
@@ -183,11 +166,6 @@ def test_mqtt5_connack_tells_a_client_its_keep_alive_was_clamped(world: World) -
         cl.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="deliveries to subscribers are written without drain or a bound "
-    "(server._send_to): a subscriber that never reads grows the broker's memory without limit",
-)
 def test_a_subscriber_that_never_reads_does_not_grow_the_broker_without_bound(
     world: World,
 ) -> None:
@@ -221,11 +199,6 @@ def test_a_subscriber_that_never_reads_does_not_grow_the_broker_without_bound(
         sub.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="stop() waits 5 s for its connections' TLS close and then raises TimeoutError "
-    "(only RuntimeError is suppressed): a device that went silent breaks the emulator's stop",
-)
 def test_stop_returns_even_when_a_device_never_answers(world: World) -> None:
     raw = RawTLS(world, world.device("dev-1"))
     raw.send(_connect_packet("dev-1"))
