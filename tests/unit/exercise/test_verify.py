@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from iotpipe.config import Config, Device, ValidationConfig
-from iotpipe.naming import Names
 from iotpipe.failurequeue import Quarantined
+from iotpipe.naming import Names
 from iotpipe.resources.base import UP, Context, Resource
 from iotpipe.resources.function import function_health
 from iotpipe.resources.mapping import mapping_health
