@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -158,3 +158,10 @@ def retry_on_message(
         clock=Clock(sleep=sleep, now=clock),
         on_retry=report,
     )
+
+
+def tag_list(
+    tags: Mapping[str, str], key: str = "Key", value: str = "Value"
+) -> list[dict[str, str]]:
+    """``{"k": "v"}`` -> ``[{"Key": "k", "Value": "v"}]``; services disagree on the casing."""
+    return [{key: k, value: v} for k, v in sorted(tags.items())]

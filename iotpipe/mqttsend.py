@@ -162,11 +162,7 @@ class MqttSink:
             else:
                 conn, thing = self._connection(m.device_id)
                 code = conn.publish(topic_for(self._filter, thing), m.data)
-            if code is None:
-                out.sent += 1
-            else:
-                out.failed += 1
-                out.errors[code] += 1
+            out.count(code)
         return out
 
     def close(self) -> None:

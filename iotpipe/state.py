@@ -28,6 +28,21 @@ def home() -> Path:
     return Path(os.environ.get("IOTPIPE_HOME", ".iotpipe"))
 
 
+def write_private(path: Path, data: str | bytes) -> None:
+    """Replace ``path`` atomically with a file that is 0600 from its first byte (a private
+    key, a token): a temporary sibling made 0600 (umask can only remove bits), renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data.encode() if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_json(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

@@ -74,6 +74,14 @@ class BatchCounts:
     retried: int = 0
     errors: Counter[str] = field(default_factory=Counter)
 
+    def count(self, code: str | None) -> None:
+        """One message: sent (no error code) or failed with ``code``."""
+        if code is None:
+            self.sent += 1
+        else:
+            self.failed += 1
+            self.errors[code] += 1
+
 
 class Sink(Protocol):
     max_records: int
@@ -165,12 +173,7 @@ class IotSink:
 
         for m in batch:
             too_large = len(m.data) > self.max_bytes
-            code = "PayloadTooLarge" if too_large else self._publish(m, count_retry)
-            if code is None:
-                out.sent += 1
-            else:
-                out.failed += 1
-                out.errors[code] += 1
+            out.count("PayloadTooLarge" if too_large else self._publish(m, count_retry))
         return out
 
     def _publish(

@@ -58,6 +58,8 @@ def add(
         return
     if not result.created:
         app.note(f"Device {device_id} already exists ({result.thing}): nothing was changed.")
+    else:
+        app.note("Run 'iotpipe up' to add its attributes to the function's device registry.")
     for key, value in result.to_dict().items():
         if value is not None and key not in ("created",):
             app.out.print(f"{key:>14}  {escape(str(value))}", highlight=False)

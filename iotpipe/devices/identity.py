@@ -7,7 +7,6 @@ always be found (and removed) through the thing group, even if the command stops
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -17,13 +16,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from iotpipe.aws import error_code, is_not_found
+from iotpipe.aws import error_code, is_not_found, tag_list
 from iotpipe.devicepolicy import device_topic
 from iotpipe.devices.scheme import device_id_of, group_name, policy_name, thing_name
 from iotpipe.errors import IotpipeError
 from iotpipe.naming import Names
 from iotpipe.poll import Backoff, Clock, retrying
-from iotpipe.resources.common import tag_list
+from iotpipe.state import write_private
 
 MQTT_PORT = 8883
 # Detaching a principal is asynchronous on AWS (REFERENCE.md): deletes retry this long.
@@ -95,21 +94,6 @@ class DeviceInfo:
             "attributes": self.attributes,
             "certificates": [{"id": c, "status": s} for c, s in self.certificates],
         }
-
-
-def write_private(path: Path, text: str) -> None:
-    """Write a file that is 0600 from its first byte: a temporary sibling opened with
-    O_EXCL and mode 0600 (umask can only remove bits), then renamed over the target."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def key_paths(out_dir: Path, device_id: str) -> tuple[Path, Path, Path]:

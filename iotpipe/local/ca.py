@@ -14,9 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import ipaddress
-import os
 import ssl
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,23 +23,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from iotpipe.state import write_private
+
 CA_NAME = "iotpipe embedded AWS CA"
 ALPN_IOT = "x-amzn-mqtt-ca"  # IoT Core's ALPN protocol for MQTT with client certs on 443
 _VALID = dt.timedelta(days=3650)
 _PEM = serialization.Encoding.PEM
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write a file that is never readable by others, even for an instant, atomically."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _key_pem(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> bytes:
@@ -71,8 +58,8 @@ class EmulatorCA:
         if not (key_path.is_file() and cert_path.is_file()):
             key = ec.generate_private_key(ec.SECP256R1())
             cert = _self_signed(key)
-            _write_private(key_path, _key_pem(key))
-            _write_private(cert_path, cert.public_bytes(_PEM))
+            write_private(key_path, _key_pem(key))
+            write_private(cert_path, cert.public_bytes(_PEM))
             cert_path.chmod(0o644)  # the CA certificate is public: devices need it
         loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
         if not isinstance(loaded, ec.EllipticCurvePrivateKey):
@@ -128,8 +115,8 @@ class EmulatorCA:
         if not (key_path.is_file() and cert_path.is_file()):
             key = ec.generate_private_key(ec.SECP256R1())
             cert = self._sign(_name("localhost"), key.public_key(), server=True)
-            _write_private(key_path, _key_pem(key))
-            _write_private(cert_path, cert.public_bytes(_PEM))
+            write_private(key_path, _key_pem(key))
+            write_private(cert_path, cert.public_bytes(_PEM))
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(cert_path, key_path)

@@ -5,7 +5,7 @@ Kept here so each resource module is only the API calls that differ between serv
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
@@ -20,13 +20,6 @@ IAM_PROPAGATION_TIMEOUT = 120.0
 # Waiter pacing against the embedded AWS, where everything is immediate.
 LOCAL_DELAY = 0.1
 LOCAL_MAX_ATTEMPTS = 600
-
-
-def tag_list(
-    tags: Mapping[str, str], key: str = "Key", value: str = "Value"
-) -> list[dict[str, str]]:
-    """``{"k": "v"}`` -> ``[{"Key": "k", "Value": "v"}]``; services disagree on the casing."""
-    return [{key: k, value: v} for k, v in sorted(tags.items())]
 
 
 def queue_enabled(ctx: Context) -> bool:

@@ -10,12 +10,12 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from iotpipe.aws import Gateway, error_code
+from iotpipe.aws import Gateway, error_code, tag_list
 from iotpipe.devicepolicy import device_policy, policy_json
 from iotpipe.devices.scheme import policy_name
 from iotpipe.poll import Backoff, retrying
 from iotpipe.resources.base import Discovery, Props, Resource
-from iotpipe.resources.common import deleted, get_or_none, tag_list
+from iotpipe.resources.common import deleted, get_or_none
 
 MAX_VERSIONS = 5  # IoT keeps at most 5 versions of a policy
 # DeletePolicy can fail for up to 5 minutes after the last detach (REFERENCE.md).

@@ -14,11 +14,11 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError, UnknownServiceError
 
-from iotpipe.aws import Gateway, error_code
+from iotpipe.aws import Gateway, error_code, tag_list
 from iotpipe.config import Config, SensorRange
 from iotpipe.naming import Names
 from iotpipe.resources.base import Props, Resource
-from iotpipe.resources.common import deleted, get_or_none, tag_list
+from iotpipe.resources.common import deleted, get_or_none
 from iotpipe.resources.errors import ServiceUnavailableError
 
 SERVICE = "iotanalytics"

@@ -22,10 +22,10 @@ from typing import Any, ClassVar
 from urllib.parse import unquote
 
 from iotpipe import policies
-from iotpipe.aws import Gateway
+from iotpipe.aws import Gateway, tag_list
 from iotpipe.naming import Names
 from iotpipe.resources.base import PHASES, Context, Discovery, Props, Resource
-from iotpipe.resources.common import deleted, get_or_none, tag_list
+from iotpipe.resources.common import deleted, get_or_none
 from iotpipe.resources.registry import REGISTRY
 
 POLICY_NAME = "iotpipe"

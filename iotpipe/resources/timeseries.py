@@ -16,9 +16,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from iotpipe import policies
-from iotpipe.aws import Gateway, error_code
+from iotpipe.aws import Gateway, error_code, tag_list
 from iotpipe.resources.base import UP, Context, Discovery, Grant, Props, Resource
-from iotpipe.resources.common import deleted, get_or_none, tag_list
+from iotpipe.resources.common import deleted, get_or_none
 from iotpipe.resources.errors import TIMESTREAM_CLOSED, ServiceUnavailableError
 from iotpipe.verdict import Check
 
