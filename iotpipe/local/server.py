@@ -38,20 +38,14 @@ from iotpipe.local.mqttd import MqttService
 from iotpipe.local.runtime import RUNTIME
 from iotpipe.local.tsquery import QueryEngine
 from iotpipe.local.tsstore import store
+from iotpipe.state import write_private
 
 log = logging.getLogger("iotpipe.local")
 
 
 def write_state(home: Path, data: dict[str, Any]) -> None:
     """Atomically replace ``local.json``, readable by its owner only (it holds the token)."""
-    home.mkdir(parents=True, exist_ok=True)
-    tmp = home / f".local.json.{os.getpid()}.tmp"
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(json.dumps(data, indent=2))
-    os.chmod(tmp, 0o600)  # whatever the umask
-    os.replace(tmp, home / "local.json")
+    write_private(home / "local.json", json.dumps(data, indent=2))
 
 
 class Emulator:

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import boto3
+
 # One record per message; MODE selects the failure behaviour, LAYOUT the record model.
 TEST_HANDLER = """
 import base64, json, os, time
@@ -235,3 +237,15 @@ def add_mapping(p: Pipeline, **settings: Any) -> str:
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+def aws(endpoint: str, service: str) -> Any:
+    """A client configured as a user's script or the AWS CLI is for the embedded AWS:
+    us-east-1, the local credentials, its endpoint."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )

@@ -10,11 +10,10 @@ import stat
 from pathlib import Path
 from typing import Any
 
-import boto3
 import paho.mqtt.client as mqtt
 import pytest
 from cli_process import run_iotpipe, user_env
-from localaws_helpers import wait_for
+from localaws_helpers import aws, wait_for
 
 from iotpipe.local import lifecycle
 
@@ -65,13 +64,7 @@ def _client(info: dict[str, Any], client_id: str | None = None, v5: bool = False
 
 def _rows(endpoint: str, device: str) -> int:
     """Rows of `device` in the deployment's table (0 until its first row gives the columns)."""
-    ts = boto3.client(
-        "timestream-query",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    ts = aws(endpoint, "timestream-query")
     dbs = [r["Data"][0]["ScalarValue"] for r in ts.query(QueryString="SHOW DATABASES")["Rows"]]
     db = next(d for d in dbs if d.startswith("devs-"))
     sql = f'SELECT count(*) FROM "{db}"."sensor-data" WHERE DeviceId = \'{device}\''
@@ -129,13 +122,7 @@ def test_another_devices_topic_and_client_id_are_refused(world: Any) -> None:
 def test_an_inactive_certificate_is_refused(world: Any) -> None:
     _, _, home, added = world
     endpoint = (lifecycle.read_state(home) or {})["endpoint"]
-    iot = boto3.client(
-        "iot",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    iot = aws(endpoint, "iot")
     info = added["s2"]
     iot.update_certificate(certificateId=info["certificate_id"], newStatus="INACTIVE")
     try:
@@ -176,13 +163,7 @@ def test_down_removes_devices_and_the_policy(world: Any) -> None:
     down = run_iotpipe(work, env, "down", "--yes", timeout=180)
     assert down.returncode == 0, down.stderr
     endpoint = (lifecycle.read_state(home) or {})["endpoint"]
-    iot = boto3.client(
-        "iot",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    iot = aws(endpoint, "iot")
     assert iot.list_things()["things"] == []
     assert iot.list_certificates()["certificates"] == []
     assert iot.list_policies()["policies"] == []

@@ -15,10 +15,9 @@ import subprocess
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from cli_process import run_iotpipe, user_env
-from localaws_helpers import wait_for
+from localaws_helpers import aws, wait_for
 
 from iotpipe.local import lifecycle
 
@@ -66,17 +65,6 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Any:
         yield state["endpoint"], json.loads(up.stdout)["resources"]
     finally:
         lifecycle.stop(home)
-
-
-def aws(endpoint: str, service: str) -> Any:
-    """A client configured as the recipe's CLI is: region, the local credentials, endpoint."""
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
 
 
 def reading(device: str, **values: Any) -> bytes:

@@ -5,25 +5,9 @@ from __future__ import annotations
 import random
 
 import pytest
+from fake_clock import FakeClock
 
-from iotpipe.poll import Backoff, Clock, TimedOut, retrying, until
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.pauses: list[float] = []
-
-    def sleep(self, s: float) -> None:
-        self.pauses.append(s)
-        self.t += s
-
-    def now(self) -> float:
-        return self.t
-
-    @property
-    def clock(self) -> Clock:
-        return Clock(sleep=self.sleep, now=self.now)
+from iotpipe.poll import Backoff, TimedOut, retrying, until
 
 
 def test_backoff_grows_to_the_cap_without_jitter() -> None:
