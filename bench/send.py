@@ -24,8 +24,9 @@ from iotpipe.aws import Gateway
 from iotpipe.config import Config
 from iotpipe.engine import Engine
 from iotpipe.fleet import SendOptions, message_source
+from iotpipe.sinks import sink_for
 from iotpipe.target import resolve
-from iotpipe.traffic import deliver, sink_for
+from iotpipe.traffic import deliver
 
 TARGET_RATE = 5000.0
 TARGET_RATIO = 20.0

@@ -30,9 +30,10 @@ from iotpipe.fleet import Message, SendOptions, message_source
 from iotpipe.local import lifecycle
 from iotpipe.naming import new_suffix
 from iotpipe.poll import Backoff, Clock, TimedOut, until
+from iotpipe.sinks import sink_for
 from iotpipe.state import atomic_write_json, home
 from iotpipe.target import Deployment, TargetOptions, make_gateway, resolve
-from iotpipe.traffic import BatchCounts, SendSummary, deliver, sink_for
+from iotpipe.traffic import BatchCounts, SendSummary, deliver
 from iotpipe.verify import Check, verify
 
 DEMO_PRESETS = ("by-device", "per-minute", "quality")

@@ -22,9 +22,10 @@ from iotpipe import failurequeue
 from iotpipe.failurequeue import Quarantined
 from iotpipe.fleet import Message, iso_ms
 from iotpipe.query import store_for
+from iotpipe.sinks import sink_for
 from iotpipe.stores.timestream import PROBE_DEVICE_PREFIX, probe_sql
 from iotpipe.target import Deployment
-from iotpipe.traffic import deliver, sink_for
+from iotpipe.traffic import deliver
 from iotpipe.verdict import Check
 
 

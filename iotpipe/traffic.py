@@ -24,7 +24,6 @@ from botocore.exceptions import ClientError
 from iotpipe.aws import Gateway, error_code
 from iotpipe.fleet import Message
 from iotpipe.poll import Backoff, Clock, retrying
-from iotpipe.target import Deployment
 
 MAX_RECORDS = 500
 MAX_REQUEST_BYTES = 5 * 1024 * 1024
@@ -387,14 +386,3 @@ def _pump(
             if f.cancel():
                 summary.submitted -= size
         raise
-
-
-def sink_for(dep: Deployment, via: str) -> Sink:
-    if via == "mqtt":
-        # Deferred: mqttsend builds on this module, and paho loads only when MQTT is used.
-        from iotpipe.mqttsend import mqtt_sink
-
-        return mqtt_sink(dep)
-    if via == "iot":
-        return IotSink(iot_data_client(dep.gateway), dep.config.iot_rule.topic)
-    return KinesisSink(dep.gateway.client("kinesis"), dep.names.stream)

@@ -49,7 +49,8 @@ from iotpipe.fleet import (
 )
 from iotpipe.metrics import rule_watch
 from iotpipe.replay import check_file
-from iotpipe.traffic import SendSummary, deliver, sink_for
+from iotpipe.sinks import sink_for
+from iotpipe.traffic import SendSummary, deliver
 from iotpipe.verify import verify
 
 __all__ = ["COMMANDS", "to_csv", "to_json"]  # to_csv/to_json: their old home

@@ -24,6 +24,8 @@ from typing import Any, ClassVar, Literal
 
 from iotpipe.aws import Gateway
 from iotpipe.config import Config
+from iotpipe.devices.identity import Scope
+from iotpipe.devices.registry import with_device_things
 from iotpipe.naming import Names
 from iotpipe.package import build_function_zip, settings_from_config
 from iotpipe.poll import Clock
@@ -60,12 +62,13 @@ class Context:
     def function_zip(self) -> bytes:
         """The function's zip; its registry holds the deployment's things (`devices add`)
         merged under the config's ``devices:`` entries."""
-        # Deferred: iotpipe.devices builds on resources.common (a cycle at import time).
-        from iotpipe.devices.registry import with_device_things
-        from iotpipe.resources.things import scope_of
-
         settings = settings_from_config(self.config)
-        return build_function_zip(with_device_things(settings, self.client("iot"), scope_of(self)))
+        return build_function_zip(with_device_things(settings, self.client("iot"), self.devices))
+
+    @property
+    def devices(self) -> Scope:
+        """The deployment as the device operations see it (things, group, policy)."""
+        return Scope(self.names, self.config.iot_rule.topic, self.tags, self.poll_clock)
 
     @cached_property
     def function_sha256(self) -> str:

@@ -15,7 +15,7 @@ from iotpipe.resources.common import get_or_none
 
 
 def scope_of(ctx: Context) -> Scope:
-    return Scope(ctx.names, ctx.config.iot_rule.topic, ctx.tags, ctx.poll_clock)
+    return ctx.devices
 
 
 def list_thing_groups(gateway: Gateway, prefix: str) -> Iterator[str]:

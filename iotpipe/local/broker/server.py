@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from iotpipe.local.broker import codec
+import iotpipe.local.broker.codec as codec
 from iotpipe.local.broker.codec import MalformedPacket, Publish
 
 LOG = logging.getLogger("iotpipe.local.broker")
