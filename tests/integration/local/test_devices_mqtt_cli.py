@@ -133,7 +133,7 @@ def test_an_inactive_certificate_is_refused(world: Any) -> None:
             c.loop_stop()
             return kind == "connect" and rc.is_failure
 
-        wait_for(refused, timeout=10, what="the inactive certificate to be refused")
+        assert wait_for(refused, timeout=10, what="the inactive certificate to be refused")
     finally:
         iot.update_certificate(certificateId=info["certificate_id"], newStatus="ACTIVE")
 
