@@ -100,7 +100,9 @@ def test_plan_and_up_after_a_lost_state_file_use_the_existing_deployment(
 
     _, gone = cli_json(aws_endpoint, "down", "--yes")
     assert gone["deployment"] == deployment
-    assert len(gone["deleted"]) == 9, gone["deleted"]
+    # the nine pipeline resources, the device policy and the (empty) device thing group
+    assert len(gone["deleted"]) == 11, gone["deleted"]
+    assert {"device_policy", "things"} <= {d["resource"] for d in gone["deleted"]}
     assert boto(aws_endpoint, "kinesis").list_streams()["StreamNames"] == []
     assert boto(aws_endpoint, "lambda").list_functions()["Functions"] == []
 
