@@ -32,6 +32,7 @@ import paho.mqtt.client as mqtt
 from iotpipe.devicepolicy import device_policy, policy_json
 from iotpipe.devices.endpoint import local_mqtt
 from iotpipe.local import lifecycle
+from iotpipe.local.mqttd import raise_open_files_limit
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 TOPIC = "iot/sensors/+/data"
@@ -190,6 +191,7 @@ def main() -> int:
     ap.add_argument("--hold", type=int, default=1000)
     ap.add_argument("--hold-s", type=float, default=60.0)
     args = ap.parse_args()
+    raise_open_files_limit()  # paho holds three descriptors per client; the emulator inherits it
     home = Path(tempfile.mkdtemp(prefix="iotpipe-bench-mqtt-"))
     info = lifecycle.start(home)
     try:

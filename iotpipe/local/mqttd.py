@@ -8,6 +8,7 @@ each accepted publish, exactly as an HTTP publish runs them (`iotrules.on_publis
 
 from __future__ import annotations
 
+import resource
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,10 +68,22 @@ class RegionalAuthorizer:
         iotrules.on_publish(account, region, topic, payload, client_id)
 
 
+def raise_open_files_limit(wanted: int = 65536) -> int:
+    """A broker holds one socket per device: lift the soft limit on open files (often 1,024,
+    which a fleet of a few hundred devices reaches) up to the hard one. Returns the limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        return target
+    return soft
+
+
 class MqttService:
     """Started by the emulator after its patches; `info()` goes into local.json and status."""
 
     def __init__(self, home: Path, port: int = DEFAULT_PORT) -> None:
+        self.max_open_files = raise_open_files_limit()
         self.ca = EmulatorCA.load_or_create(home)
         iotcerts.configure(ca=self.ca, host=HOST)
         self.auth = RegionalAuthorizer()
@@ -91,4 +104,5 @@ class MqttService:
             "ca": str(self.ca.home / "ca.pem"),
             "connections": self.broker.connections,
             "accepted": self.broker.accepted,
+            "max_open_files": self.max_open_files,
         }

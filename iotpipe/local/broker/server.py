@@ -18,7 +18,6 @@ import logging
 import ssl
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import iotpipe.local.broker.codec as codec
@@ -86,7 +85,6 @@ class MqttBroker:
         self._sessions: dict[str, Session] = {}
         self._retained: dict[str, Publish] = {}
         self._loop = asyncio.new_event_loop()
-        self._rules = ThreadPoolExecutor(8, thread_name_prefix="mqtt-rules")
         self._server: asyncio.Server | None = None
         self._thread: threading.Thread | None = None
         self.accepted = 0  # publishes handed to the rules
@@ -134,7 +132,6 @@ class MqttBroker:
         self._loop.call_soon_threadsafe(self._loop.stop)
         if self._thread:
             self._thread.join(5)
-        self._rules.shutdown(wait=False, cancel_futures=True)
         self._server = None
 
     @property
@@ -265,9 +262,9 @@ class MqttBroker:
         if not await self._allowed(session.cert, session.client_id, action, msg.topic):
             raise Refused(codec.NOT_AUTHORIZED, f"publish to {msg.topic!r} denied")
         try:
-            await self._loop.run_in_executor(
-                self._rules, self._on_publish, session.client_id, msg.topic, msg.payload
-            )
+            # Inline, not on a thread: the rules are in-memory work (~0.1 ms) and a thread
+            # hop per message cost more than the work itself.
+            self._on_publish(session.client_id, msg.topic, msg.payload)
         except Exception as exc:  # the rules could not take it: not acknowledged
             LOG.warning("mqtt publish to %s not accepted: %s", msg.topic, exc)
             raise Refused(UNSPECIFIED_ERROR, f"publish to {msg.topic!r} failed") from exc
