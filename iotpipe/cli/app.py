@@ -200,6 +200,8 @@ def run_guarded(app: App | None, call: Callable[[], Any]) -> Any:
         fail(interrupted_message(), EXIT_INTERRUPTED)
     except IotpipeError as exc:  # already written for people: a step failed, the embedded
         fail(str(exc), EXIT_FAILED)  # AWS did not start, Timestream is closed to the account
+    except OSError as exc:  # a local file or socket: one line that names it, not a traceback
+        fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), EXIT_FAILED)
 
 
 def guarded(fn: F) -> F:

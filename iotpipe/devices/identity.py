@@ -7,6 +7,7 @@ always be found (and removed) through the thing group, even if the command stops
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
@@ -19,7 +20,7 @@ from botocore.exceptions import ClientError
 from iotpipe.aws import error_code, is_not_found, tag_list
 from iotpipe.devicepolicy import device_topic
 from iotpipe.devices.scheme import device_id_of, group_name, policy_name, thing_name
-from iotpipe.errors import IotpipeError
+from iotpipe.errors import IotpipeError, UsageError
 from iotpipe.naming import Names
 from iotpipe.poll import Backoff, Clock, retrying
 from iotpipe.state import write_private
@@ -152,6 +153,7 @@ def add_device(
     certificate). ``root_ca`` gives the CA PEM devices trust (Amazon Root CA 1 on AWS, the
     emulator's CA locally); None writes no root-ca.pem."""
     thing = thing_name(scope.names, device_id)
+    _writable(out_dir)  # before any AWS call: a private key is returned only once
     _check_policy(iot, scope)
     current = _describe_thing(iot, thing)
     principals = _principals(iot, thing) if current is not None else []
@@ -184,11 +186,32 @@ def _write_public(path: Path, text: str) -> None:
     path.write_text(text)
 
 
+def _writable(folder: Path) -> None:
+    """The folder exists (0700) and takes a private file, or a UsageError says why."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        probe = folder / f".iotpipe-write-check.{os.getpid()}"
+        write_private(probe, "")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(
+            f"Cannot write the device's files to {folder}: {exc.strerror or exc}. "
+            "Nothing was created; choose another folder with --out."
+        ) from None
+
+
 def _issue_certificate(iot: Any, scope: Scope, thing: str, cert_path: Path, key_path: Path) -> str:
     made = iot.create_keys_and_certificate(setAsActive=True)
-    cert_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_private(key_path, made["keyPair"]["PrivateKey"])  # returned only this once
-    _write_public(cert_path, made["certificatePem"])
+    try:
+        write_private(key_path, made["keyPair"]["PrivateKey"])  # returned only this once
+        _write_public(cert_path, made["certificatePem"])
+    except OSError as exc:  # a key nobody holds must not stay an active certificate
+        iot.update_certificate(certificateId=made["certificateId"], newStatus="INACTIVE")
+        iot.delete_certificate(certificateId=made["certificateId"])
+        raise IotpipeError(
+            f"Could not write {key_path} ({exc.strerror or exc}); the new certificate was "
+            "deleted. Run the command again once the folder is writable."
+        ) from None
     arn = made["certificateArn"]
     iot.attach_thing_principal(thingName=thing, principal=arn)
     iot.attach_policy(policyName=policy_name(scope.names), target=arn)

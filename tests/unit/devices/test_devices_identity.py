@@ -130,3 +130,26 @@ def test_device_ids_are_checked(ctx: Context) -> None:
         thing_name(ctx.names, "a:b")
     with pytest.raises(UsageError, match="too long"):
         thing_name(ctx.names, "x" * 128)
+
+
+def test_an_unwritable_folder_is_refused_before_anything_is_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A private key is returned once: no certificate may be made that nobody can hold."""
+    import boto3
+    from moto import mock_aws
+
+    from iotpipe.devices.identity import Scope, add_device
+    from iotpipe.errors import UsageError
+    from iotpipe.naming import Names
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with mock_aws():
+        iot = boto3.client("iot", region_name="us-east-1")
+        names = Names("dep", "abc123", "us-east-1", "123456789012", "aws", "t")
+        scope = Scope(names, "iot/sensors/+/data")
+        with pytest.raises(UsageError, match="Nothing was created"):
+            add_device(iot, scope, "s1", {}, blocker / "sub", None, ("h", 1))
+        assert iot.list_certificates()["certificates"] == []
+        assert iot.list_things()["things"] == []
