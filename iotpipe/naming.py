@@ -105,6 +105,62 @@ class Names:
         """IoT rule names allow only [A-Za-z0-9_]."""
         return f"{self.name}_rule_{self.suffix}".replace("-", "_")
 
+    # --- the lake (see iotpipe.lakeschema for its layout) -------------------------------
+    @property
+    def bucket(self) -> str:
+        """S3 names are global across accounts: ``<name>-<suffix>-<account>-<region>``
+        (at most 24 + 8 + 12 + 14 + 3 = 61 of S3's 63 characters)."""
+        return f"{self.name}-{self.suffix}-{self.account}-{self.region}"
+
+    @property
+    def bucket_arn(self) -> str:
+        return f"arn:{self.partition}:s3:::{self.bucket}"
+
+    @property
+    def lake_database(self) -> str:
+        """Glue and Athena want lower case and underscores (a hyphen needs quoting)."""
+        return f"{self.name}_lake_{self.suffix}".replace("-", "_")
+
+    @property
+    def lake_table(self) -> str:
+        return "telemetry"
+
+    @property
+    def delivery_stream(self) -> str:
+        return self.named("lake")
+
+    @property
+    def delivery_stream_arn(self) -> str:
+        return self.arn("firehose", f"deliverystream/{self.delivery_stream}")
+
+    @property
+    def transform_function(self) -> str:
+        return self.named("transform")
+
+    @property
+    def transform_function_arn(self) -> str:
+        return self.arn("lambda", f"function:{self.transform_function}")
+
+    @property
+    def transform_log_group(self) -> str:
+        return f"/aws/lambda/{self.transform_function}"
+
+    @property
+    def transform_role(self) -> str:
+        return self.named(f"transform-role-{self.region}")
+
+    @property
+    def firehose_role(self) -> str:
+        return self.named(f"firehose-role-{self.region}")
+
+    @property
+    def workgroup(self) -> str:
+        return self.named("athena")
+
+    def glue_arn(self, resource: str) -> str:
+        """``catalog``, ``database/<db>`` or ``table/<db>/<table>``."""
+        return self.arn("glue", resource)
+
     def legacy(self, kind: str) -> str:
         """IoT Analytics names allow only [A-Za-z0-9_]."""
         return f"{self.name}_{kind}_{self.suffix}".replace("-", "_")
