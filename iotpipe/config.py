@@ -211,11 +211,18 @@ class _Builder:
             )
         if not lake.enabled:
             return
+        if values.get("target", "local") == "aws" and lake.buffer_s < 60:
+            self.problems.append(
+                self.where(top.get("lake") or top, "buffer_s", "lake.buffer_s").problem(
+                    f"{lake.buffer_s} is below Firehose's 60 s with dynamic partitioning; "
+                    "allowed on target aws: 60-900 (1-900 on the embedded AWS)"
+                )
+            )
         sensors = values.get("sensors", DEFAULT_SENSORS)
         for name in sensors:
             if name.lower() in LAKE_RESERVED:
                 self.problems.append(
-                    self.where(top, "sensors", f"sensors.{name}").problem(
+                    self.where(top.get("sensors") or top, name, f"sensors.{name}").problem(
                         f"is a column of the lake's table; allowed: a name other than "
                         f"{', '.join(sorted(LAKE_RESERVED))}"
                     )
