@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import click
@@ -94,15 +95,17 @@ def down(yes: bool, suffix: str | None) -> None:
 def _down(app: App, dep: Deployment, yes: bool) -> None:
     engine = Engine(dep)
     strays = engine.strays()  # read-only: what goes beyond the config, named before asking
+    held = holdings(engine)
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(
-                f"'down' deletes deployment {dep.names.deployment} and its data{also(strays)}; "
+                f"'down' deletes deployment {dep.names.deployment} and its data{held}"
+                f"{also(strays)}; "
                 "pass --yes to confirm (there is no terminal to ask on)."
             )
         if not ask(
             f"Delete deployment {dep.names.deployment} ({dep.config.target}, "
-            f"{dep.names.region}) and all its data{also(strays)}?",
+            f"{dep.names.region}) and all its data{held}{also(strays)}?",
             nothing_done="nothing was deleted.",
         ):
             app.note("Nothing was deleted.")  # a "no" is an answer, not a failure: exit 0
@@ -113,6 +116,13 @@ def _down(app: App, dep: Deployment, yes: bool) -> None:
     with step_view(app.err, title, quiet=app.output == "json") as view:
         report = engine.destroy(on_event=view.event, strays=strays)
     render_down(app, dep, report)
+
+
+def holdings(engine: Engine) -> str:
+    """`` (<what the stores hold>)`` for the prompt, or nothing: read-only, side by side."""
+    with ThreadPoolExecutor(4, thread_name_prefix="holdings") as pool:
+        found = [h for h in pool.map(lambda r: r.holdings(), engine.resources) if h]
+    return f" ({'; '.join(found)})" if found else ""
 
 
 COMMANDS = [plan, up, down]
