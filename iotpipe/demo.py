@@ -1,7 +1,7 @@
 """``iotpipe demo``: the whole tour on the embedded AWS, in one command.
 
-up -> send-test (the fleet plus invalid data) -> wait until Timestream has every valid
-message -> the query presets -> a device with an identity (``devices add``) -> verify
+up (both stores: Timestream and the lake) -> send-test (the fleet plus invalid data) ->
+wait until Timestream and Athena have every valid message -> the query presets on each -> a device with an identity (``devices add``) -> verify
 --probe, the probe published by that device over MQTT with mutual TLS -> down (unless
 ``--keep``), then a short report. All of it in a deployment of its own
 (:func:`demo_deployment`): never the user's. It calls the same functions as the individual
@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -185,7 +185,11 @@ def demo_deployment(
     reads, changes and deletes is only ever its own; with ``--endpoint-url`` (a shared
     server) the fresh suffix alone keeps it apart.
     """
-    own = config.with_overrides(suffix=None)
+    own = config.with_overrides(
+        suffix=None,
+        timestream=replace(config.timestream, enabled=True),
+        lake=replace(config.lake, enabled=True, buffer_s=DEMO_LAKE_BUFFER_S),
+    )
     base = demo_home()
     if own.target == "local":
         mark_demo_home(base, own)
@@ -215,19 +219,25 @@ def keep_hint(config: Config) -> str:
     )
 
 
+STORE_TITLES = {"timestream": "Timestream", "lake": "Athena"}
+# The demo turns both stores on; the lake's buffer is short so the tour need not wait a minute.
+DEMO_LAKE_BUFFER_S = 2
+
+
+def _layout(config: Config, store: str) -> str:
+    """The lake has one row per message, like Timestream's multi-measure layout."""
+    return config.timestream.record_model if store == "timestream" else "multi"
+
+
 def expected_rows(messages: list[Message], model: str) -> int:
     """Rows the valid messages become: one per message (multi) or per measure (single)."""
     valid = [m for m in messages if m.invalid is None]
     return len(valid) if model == "multi" else sum(len(m.values) for m in valid)
 
 
-def count_rows(dep: Deployment) -> int:
-    source = f'"{dep.names.database}"."{dep.names.table}"'
-    rows = query.run(
-        dep.gateway.client("timestream-query"),
-        f"SELECT count(*) AS n FROM {source} WHERE time > ago(1d)",
-    ).rows
-    return int(rows[0]["n"]) if rows else 0
+def count_rows(dep: Deployment, store: str | None = None) -> int:
+    """Rows in one store (the default one unless named), probe rows included."""
+    return query.store_for(dep, store).count("1d")
 
 
 def wait_for_rows(
@@ -236,22 +246,25 @@ def wait_for_rows(
     timeout_s: float,
     sleep: Callable[[float], None],
     clock: Callable[[], float],
+    store: str | None = None,
 ) -> int:
-    """Poll (0.25 s, x1.5, up to 2 s) until the table holds ``target`` rows; return the count.
+    """Poll (0.25 s, x1.5, up to 2 s) until the store holds ``target`` rows; return the count.
 
-    The function writes asynchronously behind Kinesis, so rows arrive seconds after the send.
+    Both stores fill asynchronously behind Kinesis: Timestream seconds after the send,
+    the lake once Firehose's buffer interval has passed.
     """
     try:
         return until(
-            lambda: count_rows(dep),
+            lambda: count_rows(dep, store),
             timeout=timeout_s,
             backoff=ROWS_BACKOFF,
             clock=Clock(sleep=sleep, now=clock),
             done=lambda n: n is not None and n >= target,
         )
     except TimedOut as exc:
+        where = "the lake" if store == "lake" else "Timestream"
         raise IotpipeError(
-            f"Timestream has {exc.last} of {target} expected rows after {timeout_s:.0f} s: "
+            f"{where} has {exc.last} of {target} expected rows after {timeout_s:.0f} s: "
             "see 'iotpipe verify' and 'iotpipe query quality'."
         ) from None
 
@@ -279,6 +292,40 @@ def run_demo(
     return report
 
 
+def _read_back(
+    dep: Deployment,
+    opts: DemoOptions,
+    view: DemoView,
+    report: DemoReport,
+    messages: list[Message],
+    baseline: dict[str, int],
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> None:
+    """Wait until every store has every valid message, then ask each the same questions."""
+    stores = list(baseline)
+    with report.stage("wait for the pipeline", clock) as st:
+        found = []
+        for store in stores:
+            want = expected_rows(messages, _layout(dep.config, store))
+            wait_for_rows(dep, baseline[store] + want, opts.timeout_s, sleep, clock, store)
+            found.append(f"{want} new rows in {STORE_TITLES[store]}")
+        st.detail = ", ".join(found)
+
+    with report.stage("query presets", clock) as st:
+        shown: dict[str, Any] = {}
+        for store in stores:
+            for name in DEMO_PRESETS:
+                result = query.query_deployment(dep, preset_name=name, since="1d", store=store)
+                view.result(f"query {name} ({STORE_TITLES[store]})", result)
+                shown[name if store == stores[0] else f"{name} ({store})"] = result.rows
+        st.detail = (
+            f"{len(shown['by-device'])} devices, {len(shown['quality'])} quarantine reasons, "
+            f"answered by {' and '.join(STORE_TITLES[s] for s in stores)}"
+        )
+    report.details["queries"] = shown
+
+
 def _tour(
     dep: Deployment,
     opts: DemoOptions,
@@ -290,7 +337,8 @@ def _tour(
     with report.stage("up", clock) as st, view.steps(f"up {dep.names.deployment}") as ev:
         Engine(dep, sleep=sleep, clock=clock).apply(on_event=ev)
         st.detail = f"{dep.names.deployment} on {dep.gateway.endpoint_url or 'AWS'}"
-    baseline = count_rows(dep)
+    stores = query.enabled_stores(dep.config)
+    baseline = {store: count_rows(dep, store) for store in stores}
 
     send = SendOptions(
         devices=opts.devices,
@@ -306,19 +354,7 @@ def _tour(
     view.sent(summary)
     report.details["send"] = summary.as_dict()
 
-    want = expected_rows(messages, dep.config.timestream.record_model)
-    with report.stage("wait for the pipeline", clock) as st:
-        wait_for_rows(dep, baseline + want, opts.timeout_s, sleep, clock)
-        st.detail = f"{want} new rows in Timestream"
-
-    with report.stage("query presets", clock) as st:
-        shown = {}
-        for name in DEMO_PRESETS:
-            result = query.query_deployment(dep, preset_name=name, since="1d")
-            view.result(f"query {name}", result)
-            shown[name] = result.rows
-        st.detail = f"{len(shown['by-device'])} devices, {len(shown['quality'])} quarantine reasons"
-    report.details["queries"] = shown
+    _read_back(dep, opts, view, report, messages, baseline, sleep, clock)
 
     with report.stage("a device over MQTT", clock) as st:
         device = add_to(dep, DEMO_DEVICE, {"location": "demo_bench"})

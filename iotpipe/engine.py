@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
-from iotpipe import resources
+from iotpipe import resources, storecheck
 from iotpipe.aws import error_code, error_message
 from iotpipe.diff import Leaf, as_json, field_leaves
 from iotpipe.errors import IotpipeError, UsageError
@@ -183,7 +183,7 @@ class Engine:
     # --- plan ---------------------------------------------------------------------------
 
     def plan(self) -> Plan:
-        check_legacy(self.ctx)
+        storecheck.before_change(self.ctx, self.resources, check_legacy)
         with ThreadPoolExecutor(self.max_workers, thread_name_prefix="describe") as pool:
             found = list(pool.map(lambda res: (res.describe(), res.strays()), self.resources))
         steps = []

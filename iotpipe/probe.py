@@ -1,15 +1,17 @@
 """``verify --probe``: follow a marked valid and invalid message through the pipeline.
 
 A uniquely marked valid message and an invalid one go in at the front door (Kinesis or
-the IoT rule); the valid one must become queryable, the invalid one must stay out of
-Timestream and show up on the failure queue. The probe's DeviceId starts with
-`PROBE_DEVICE_PREFIX`, which the function lets through a strict registry and every query
+the IoT rule); in every enabled store the valid one must become queryable and the invalid
+one must stay out: in Timestream it shows up on the failure queue, in the lake under
+Firehose's error prefix (both looked up through the lake's store, within lake.buffer_s
+plus a margin). The probe's DeviceId starts with `PROBE_DEVICE_PREFIX`, which the function lets through a strict registry and every query
 preset leaves out: Timestream cannot delete the rows it leaves behind.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import time
 from base64 import b64decode
@@ -21,8 +23,11 @@ from typing import Any
 from iotpipe import failurequeue
 from iotpipe.failurequeue import Quarantined
 from iotpipe.fleet import Message, iso_ms
+from iotpipe.poll import Backoff, Clock, until
 from iotpipe.query import store_for
 from iotpipe.sinks import sink_for
+from iotpipe.stores.base import Store
+from iotpipe.stores.lake import LakeReader
 from iotpipe.stores.timestream import PROBE_DEVICE_PREFIX, probe_sql
 from iotpipe.target import Deployment
 from iotpipe.traffic import deliver
@@ -103,6 +108,29 @@ def _send(dep: Deployment, probe: Probe, via: str) -> None:
         raise RuntimeError(f"could not send the probe messages: {dict(summary.errors)}")
 
 
+LAKE_MARGIN_S = 30.0  # on AWS, past lake.buffer_s: the transform, Parquet, the S3 write
+LOCAL_LAKE_MARGIN_S = 10.0  # the embedded AWS flushes on time
+
+
+@dataclass
+class Watch:
+    """One thing the probe waits for, for at most ``wait_s`` after sending."""
+
+    look: Callable[[], Any]
+    wait_s: float
+    found: Any = None
+    after: float = 0.0
+    over: bool = False
+
+
+def lake_wait_s(dep: Deployment, timeout_s: float) -> float:
+    """Firehose holds rows (and error records) for ``lake.buffer_s``: wait that plus a
+    margin, never longer than ``--probe-timeout``."""
+    local = dep.gateway.local or dep.gateway.endpoint_url
+    margin = LOCAL_LAKE_MARGIN_S if local else LAKE_MARGIN_S
+    return min(timeout_s, dep.config.lake.buffer_s + margin)
+
+
 def run_probe(
     dep: Deployment,
     *,
@@ -113,51 +141,86 @@ def run_probe(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     token: str | None = None,
 ) -> list[Check]:
-    """Send the probe pair and poll (backoff 0.5 s x1.5 up to 5 s) until both are seen."""
+    """Send the probe pair and poll (backoff 0.5 s x1.5 up to 5 s) until every enabled
+    store has shown both, or its wait is over."""
     probe = Probe.for_deployment(dep, now(), token)
-    store = store_for(dep)
-    sqs = dep.gateway.client("sqs")
-    url = failurequeue.existing_queue_url(dep)
+    ts = dep.config.timestream.enabled
+    lake = LakeReader(dep, clock=Clock(sleep, clock), now=now) if dep.config.lake.enabled else None
+    watches: dict[str, Watch] = {}
+    if ts:
+        store = store_for(dep, "timestream")
+        watches["rows"] = Watch(lambda: probe.rows_at(_rows(store, probe), 0) or None, timeout_s)
+        watches["queue"] = _queue_watch(dep, probe, timeout_s)
+    if lake is not None:
+        wait_s, oldest = lake_wait_s(dep, timeout_s), probe.when - timedelta(minutes=1)
+        watches["lake_rows"] = Watch(lambda: probe.rows_at(_rows(lake, probe), 0) or None, wait_s)
+        watches["lake_error"] = Watch(lambda: lake.refused(probe.token, oldest), wait_s)
     started = clock()
     _send(dep, probe, via)
-    valid: list[dict[str, Any]] = []
-    quarantined: Quarantined | None = None
-    delay = 0.5
-    while True:
-        if not valid:
-            valid = probe.rows_at(store.probe_rows(probe.device, probe.measure), 0)
-        if quarantined is None:
-            with failurequeue.peek(sqs, url, wait_s=failurequeue.long_poll_s(dep)) as messages:
-                quarantined = next((q for q in messages if probe.mine(q)), None)
-                if quarantined is not None:
-                    failurequeue.forget(sqs, url, quarantined)  # the probe cleans up after itself
-        if (valid and quarantined) or clock() - started > timeout_s:
-            break
-        sleep(delay)
-        delay = min(delay * 1.5, 5.0)
-    took = f"{clock() - started:.1f} s"
-    leaked = probe.rows_at(store.probe_rows(probe.device, probe.measure), 1)
-    return _probe_checks(dep, probe, via, took, valid, leaked, quarantined)
+
+    def step() -> bool:
+        """Look once more for what is missing; a watch ends after its first look past its
+        wait (so the time reported is all it waited)."""
+        for w in watches.values():
+            if w.found is None and not w.over:
+                w.found = w.look()
+                w.after = clock() - started
+                w.over = w.after > w.wait_s
+        return all(w.found is not None or w.over for w in watches.values())
+
+    backoff = Backoff(first=0.5, factor=1.5, cap=5.0)
+    until(step, timeout=math.inf, backoff=backoff, clock=Clock(sleep, clock), done=bool)
+    checks: list[Check] = []
+    if ts:
+        leaked = probe.rows_at(_rows(store, probe), 1)
+        checks += _probe_checks(dep, probe, via, watches["rows"], leaked, watches["queue"])
+    if lake is not None:
+        leaked = probe.rows_at(_rows(lake, probe), 1)
+        checks += _lake_checks(dep, probe, via, watches["lake_rows"], leaked, watches["lake_error"])
+    return checks
+
+
+def _rows(store: Store, probe: Probe) -> list[dict[str, Any]]:
+    return store.probe_rows(probe.device, probe.measure)
+
+
+def _queue_watch(dep: Deployment, probe: Probe, timeout_s: float) -> Watch:
+    """The invalid message on the failure queue; the probe deletes it when found."""
+    sqs = dep.gateway.client("sqs")
+    url = failurequeue.existing_queue_url(dep)
+
+    def look() -> Quarantined | None:
+        with failurequeue.peek(sqs, url, wait_s=failurequeue.long_poll_s(dep)) as messages:
+            quarantined = next((q for q in messages if probe.mine(q)), None)
+            if quarantined is not None:
+                failurequeue.forget(sqs, url, quarantined)  # the probe cleans up after itself
+        return quarantined
+
+    return Watch(look, timeout_s)
+
+
+def _found(w: Watch) -> str:
+    return f"{'found' if w.found is not None else 'not found'} after {w.after:.1f} s"
 
 
 def _probe_checks(
     dep: Deployment,
     probe: Probe,
     via: str,
-    took: str,
-    valid: list[dict[str, Any]],
+    valid: Watch,
     leaked: list[dict[str, Any]],
-    quarantined: Quarantined | None,
+    queued: Watch,
 ) -> list[Check]:
-    """What the probe saw, as checks with a fix for each failure."""
+    """What the probe saw in Timestream and on the queue, as checks with their fixes."""
     logs = f"the function's logs (aws logs tail {dep.names.log_group})"
+    quarantined: Quarantined | None = queued.found
     return [
         Check(
             f"Probe: valid message from {probe.device} is queryable (via {via})",
-            bool(valid),
-            f"found after {took}" if valid else f"not found after {took}",
+            valid.found is not None,
+            _found(valid),
             ""
-            if valid
+            if valid.found is not None
             else f"Fix the failed checks above, then read {logs} "
             "and 'iotpipe query quality'; a larger --probe-timeout helps on a cold AWS start.",
         ),
@@ -173,8 +236,50 @@ def _probe_checks(
         Check(
             "Probe: invalid message is on the failure queue",
             quarantined is not None,
-            f"reason {quarantined.reason}" if quarantined else f"not found after {took}",
+            f"reason {quarantined.reason}" if quarantined else _found(queued),
             "" if quarantined else f"Check the function's FAILURE_QUEUE_URL and {logs}.",
+        ),
+    ]
+
+
+def _lake_checks(
+    dep: Deployment,
+    probe: Probe,
+    via: str,
+    valid: Watch,
+    leaked: list[dict[str, Any]],
+    refused: Watch,
+) -> list[Check]:
+    """What the probe saw in the lake (Athena, the error prefix), as checks with fixes."""
+    names = dep.names
+    logs = f"the transform's logs (aws logs tail {names.transform_log_group})"
+    stream = f"aws firehose describe-delivery-stream --delivery-stream-name {names.delivery_stream}"
+    return [
+        Check(
+            f"Probe: valid message from {probe.device} is queryable in Athena (via {via})",
+            valid.found is not None,
+            _found(valid),
+            ""
+            if valid.found is not None
+            else f"Fix the failed checks above, then read {logs} and '{stream}'; rows "
+            f"reach S3 after lake.buffer_s ({dep.config.lake.buffer_s} s).",
+        ),
+        Check(
+            "Probe: invalid message kept out of the lake",
+            not leaked,
+            "absent" if not leaked else f"written: {leaked[0]}",
+            ""
+            if not leaked
+            else "The transform accepted an out-of-range value: check the "
+            "'sensors' ranges in the config and redeploy with 'iotpipe up'.",
+        ),
+        Check(
+            "Probe: invalid message is under the lake's error prefix",
+            refused.found is not None,
+            f"reason {refused.found.reason}" if refused.found is not None else _found(refused),
+            ""
+            if refused.found is not None
+            else f"Read {logs} and 'iotpipe query quality --store lake'.",
         ),
     ]
 

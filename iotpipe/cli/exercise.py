@@ -196,7 +196,10 @@ def _replay_source(opts: SendOptions) -> tuple[int | None, Any]:
 
 @click.command()
 @click.argument("preset", type=click.Choice(q.PRESETS), default="recent", required=False)
-@click.option("--sql", help="Run this Timestream SQL instead of a preset.")
+@click.option(
+    "--sql",
+    help="Run this SQL instead of a preset: Timestream's, or Athena's (Trino) with --store lake.",
+)
 @click.option(
     "--since",
     default="1h",
@@ -212,13 +215,21 @@ def _replay_source(opts: SendOptions) -> tuple[int | None, Any]:
     show_default=True,
     help="Rows of the 'recent' preset.",
 )
+@click.option(
+    "--store",
+    type=click.Choice(q.STORES),
+    help="Which store answers: timestream or lake (Athena). "
+    "Default: Timestream when enabled, else the lake.",
+)
 @output_option("table", "json", "csv")
 @guarded
-def query(preset: str, sql: str | None, since: str, device: str | None, limit: int) -> None:
-    """Timestream results: a preset (recent, by-device, per-minute, quality) or --sql.
+def query(
+    preset: str, sql: str | None, since: str, device: str | None, limit: int, store: str | None
+) -> None:
+    """Query results: a preset (recent, by-device, per-minute, quality) or --sql.
 
-    'quality' reads the failure queue instead (quarantined messages never reach the
-    table): messages grouped by reason, peeked without removing them.
+    'quality' counts what was refused, by reason: on Timestream from the failure queue
+    (peeked without removing anything), on the lake from Firehose's error prefix in S3.
     """
     app = current_app()
     _check_query_usage(preset, sql)
@@ -230,8 +241,10 @@ def query(preset: str, sql: str | None, since: str, device: str | None, limit: i
         since=since,
         device=device,
         limit=limit,
+        store=store,
     )
-    render_result(app, result, None if sql else f"{preset} ({dep.names.deployment})")
+    title = f"{preset} ({dep.names.deployment}{', ' + store if store else ''})"
+    render_result(app, result, None if sql else title)
 
 
 def _check_query_usage(preset: str, sql: str | None) -> None:

@@ -108,6 +108,28 @@ def _render_workers(data: dict[str, Any], console: Console) -> None:
             f"  {m['uuid']}  -> {m['function']}  {m['state']}  shards {m['shards']}", markup=False
         )
         console.print(f"    last result: {m['last_result']}", markup=False)
+    _render_deliveries(data, console)
+
+
+def _render_deliveries(data: dict[str, Any], console: Console) -> None:
+    """Firehose delivery streams: what they read, delivered and refused, on two lines."""
+    if data.get("delivery_streams"):
+        console.print("[bold]Firehose delivery streams[/bold]")
+    for d in data.get("delivery_streams") or []:
+        counts = "  ".join(
+            f"{label} {d.get(k, 0)}"
+            for k, label in (
+                ("received", "received"),
+                ("delivered_rows", "rows"),
+                ("processing_failed", "processing-failed"),
+                ("conversion_failed", "conversion-failed"),
+                ("objects", "objects"),
+                ("buffered", "buffered"),
+            )
+        )
+        console.print(f"  {d['name']}  -> s3://{d.get('bucket', '?')}  {counts}", markup=False)
+        if d.get("last_error"):
+            console.print(f"    last error: {d['last_error']}", markup=False)
 
 
 def _relative_to_cwd(path: str | None) -> str:

@@ -16,8 +16,10 @@ def held() -> dict[str, int]:
     # Deferred: it imports moto (half a second), and the CLI imports this module for
     # `describe` only; `held` runs in the emulator.
     from iotpipe.local import motointernals as moto
+    from iotpipe.local import motointernals_lake as lake
 
     streams = moto.all_streams()
+    buckets, objects = lake.bucket_totals()
     queues = moto.all_queues()
     return {
         "streams": len(streams),
@@ -31,6 +33,9 @@ def held() -> dict[str, int]:
         "queued_messages": sum(moto.queued(q) for q in queues),
         "iot_rules": len(moto.all_topic_rules()),
         "iam_roles": moto.iam_role_count(),
+        "buckets": buckets,
+        "objects": objects,
+        "delivery_streams": len(lake.all_delivery_streams()),
     }
 
 
@@ -49,6 +54,8 @@ def describe(counts: dict[str, int]) -> str:
             "row",
         ),
         _n(counts.get("queues", 0), "queue", counts.get("queued_messages", 0), "message"),
+        _n(counts.get("buckets", 0), "S3 bucket", counts.get("objects", 0), "object"),
+        _n(counts.get("delivery_streams", 0), "Firehose delivery stream"),
         _n(counts.get("functions", 0), "function"),
         _n(counts.get("iot_rules", 0), "IoT rule"),
         _n(counts.get("iam_roles", 0), "IAM role"),

@@ -32,6 +32,12 @@ What is changed and why:
   ConflictException, not a wipe; CancelQuery is added.
 - IoT (`iotpatch`): publish runs matching topic rules; rules outside the supported subset
   are refused.
+- Firehose (`firehosepatch`): a KinesisStreamAsSource delivery stream delivers (`firehose`:
+  reads its stream, runs the processor, writes Parquet and error objects); PutRecord(Batch)
+  to one is refused as on AWS.
+- Athena (`athenapatch`): queries run on DuckDB over the Parquet objects in S3, planned
+  from Glue (partition pruning, bytes scanned), read-only and time-limited; results are
+  paged with a header row and written to the output location as CSV.
 """
 
 from __future__ import annotations
@@ -39,6 +45,8 @@ from __future__ import annotations
 from types import ModuleType
 
 from iotpipe.local import (
+    athenapatch,
+    firehosepatch,
     iotcerts,
     iotpatch,
     kinesispatch,
@@ -62,6 +70,8 @@ MODULES: tuple[ModuleType, ...] = (
     tspatch,
     iotpatch,
     iotcerts,
+    firehosepatch,
+    athenapatch,
 )
 
 

@@ -27,11 +27,13 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
-from iotpipe.local import inventory, patches
+from iotpipe.local import athenapatch, inventory, patches
 from iotpipe.local import motointernals as moto
+from iotpipe.local.athenaplan import AthenaEngine
 from iotpipe.local.counters import COUNTERS
 from iotpipe.local.esm import EsmManager
 from iotpipe.local.failures import queue_from_url
+from iotpipe.local.firehose import FirehoseManager
 from iotpipe.local.functions import FunctionPool
 from iotpipe.local.guard import MQTT_INFO, guarded
 from iotpipe.local.mqttd import MqttService
@@ -68,6 +70,9 @@ class Emulator:
         RUNTIME.engine = QueryEngine(RUNTIME.store)
         RUNTIME.pool = FunctionPool(self.home, self.endpoint)
         RUNTIME.esm = EsmManager(RUNTIME.pool)
+        self.athena = AthenaEngine(self.home)  # Athena queries: DuckDB over S3's Parquet
+        athenapatch.use(self.athena)
+        RUNTIME.firehose = FirehoseManager(RUNTIME.pool)
         self.mqtt = MqttService(self.home)  # the devices' endpoint; its CA issues IoT's certs
         self._thread: threading.Thread | None = None
 
@@ -92,7 +97,11 @@ class Emulator:
         RUNTIME.store.reset()
         RUNTIME.pool.shutdown_workers()
         RUNTIME.esm.sync()
+        RUNTIME.firehose.sync()
         COUNTERS.reset()
+        self.athena.shutdown()  # moto forgot its executions: so does the engine
+        self.athena = AthenaEngine(self.home)
+        athenapatch.use(self.athena)
 
     # -- status -----------------------------------------------------------------------
     def mqtt_info(self) -> dict[str, Any]:
@@ -122,6 +131,7 @@ class Emulator:
             "counters": counters,
             "functions": RUNTIME.pool.stats(),
             "mappings": RUNTIME.esm.status(),
+            "delivery_streams": RUNTIME.firehose.status(),
             "failure_queues": queues,
             "mqtt": self.mqtt.info(),
         }
@@ -130,6 +140,7 @@ class Emulator:
     def start(self) -> None:
         """Serve in a background thread (tests, `run`); returns once answering."""
         RUNTIME.esm.start()
+        RUNTIME.firehose.start()
         self.mqtt.start()
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="http", daemon=True
@@ -138,7 +149,10 @@ class Emulator:
 
     def stop(self) -> None:
         self.mqtt.stop()
+        self.athena.shutdown()
+        athenapatch.use(None)
         RUNTIME.esm.stop()
+        RUNTIME.firehose.stop()  # before the pool: no flush is cut off half-way
         RUNTIME.pool.shutdown()
         self.httpd.shutdown()
         self.httpd.server_close()

@@ -9,8 +9,12 @@ kinds it depends on (registration checks the kind: see :mod:`iotpipe.resources.r
 from __future__ import annotations
 
 from iotpipe.resources.base import Context, Resource
+from iotpipe.resources.catalog import LakeCatalog
+from iotpipe.resources.delivery import DeliveryStream
 from iotpipe.resources.devicepolicy import DevicePolicy
 from iotpipe.resources.function import Function
+from iotpipe.resources.lakebucket import LakeBucket
+from iotpipe.resources.lakeroles import FirehoseRole, TransformRole
 from iotpipe.resources.legacy import LegacyAnalytics
 from iotpipe.resources.logs import LogGroup
 from iotpipe.resources.mapping import EventSourceMapping
@@ -21,6 +25,8 @@ from iotpipe.resources.rule import TopicRule
 from iotpipe.resources.stream import Stream
 from iotpipe.resources.things import Things
 from iotpipe.resources.timeseries import Timestream
+from iotpipe.resources.transform import TransformFunction, TransformLogGroup
+from iotpipe.resources.workgroup import Workgroup
 
 REGISTRY.register(FailureQueue)
 REGISTRY.register(Stream)
@@ -30,6 +36,15 @@ REGISTRY.register(RuleRole)
 REGISTRY.register(LogGroup)
 REGISTRY.register(Function)
 REGISTRY.register(EventSourceMapping)
+# The lake (after the stream it reads, before the rule, which needs none of it).
+REGISTRY.register(TransformRole)
+REGISTRY.register(FirehoseRole)
+REGISTRY.register(TransformLogGroup)
+REGISTRY.register(TransformFunction)
+REGISTRY.register(LakeBucket)
+REGISTRY.register(LakeCatalog)
+REGISTRY.register(Workgroup)
+REGISTRY.register(DeliveryStream)
 REGISTRY.register(TopicRule)
 REGISTRY.register(DevicePolicy)
 REGISTRY.register(Things)
@@ -49,11 +64,15 @@ __all__ = [
     "ALL_KINDS",
     "REGISTRY",
     "Context",
+    "DeliveryStream",
     "DevicePolicy",
     "EventSourceMapping",
     "FailureQueue",
+    "FirehoseRole",
     "Function",
     "FunctionRole",
+    "LakeBucket",
+    "LakeCatalog",
     "LegacyAnalytics",
     "LogGroup",
     "Resource",
@@ -63,5 +82,9 @@ __all__ = [
     "Things",
     "Timestream",
     "TopicRule",
+    "TransformFunction",
+    "TransformLogGroup",
+    "TransformRole",
+    "Workgroup",
     "build",
 ]

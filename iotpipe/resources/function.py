@@ -10,7 +10,7 @@ checkout plans as "unchanged" and a changed one updates only the code.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from iotpipe.aws import Gateway
 from iotpipe.package import HANDLER
@@ -61,18 +61,23 @@ def list_functions(gateway: Gateway, prefix: str) -> Iterator[str]:
         yield from (f["FunctionName"] for f in page["Functions"])
 
 
-def function_health(ctx: Context) -> Check:
-    conf = ctx.client("lambda").get_function_configuration(FunctionName=ctx.names.function)
+def lambda_health(ctx: Context, name: str, label: str = "Lambda function") -> Check:
+    """Any of the deployment's functions: Active, and its last update Successful."""
+    conf = ctx.client("lambda").get_function_configuration(FunctionName=name)
     state, update = conf.get("State", "?"), conf.get("LastUpdateStatus", "?")
     ok = state == "Active" and update == "Successful"
     reason = conf.get("StateReason") or conf.get("LastUpdateStatusReason") or ""
     fix = "" if ok else f"{reason} Run 'iotpipe up' once the cause is fixed.".strip()
     return Check(
-        "Lambda function is Active, last update Successful",
+        f"{label} is Active, last update Successful",
         ok,
         f"State {state}, LastUpdateStatus {update}",
         fix,
     )
+
+
+def function_health(ctx: Context) -> Check:
+    return lambda_health(ctx, ctx.names.function)
 
 
 class Function(Resource):
@@ -80,17 +85,34 @@ class Function(Resource):
 
     key = "function"
     label = "Lambda function"
-    depends_on = ("function_role", "queue", "log_group", "timestream")
+    depends_on: ClassVar[tuple[str, ...]] = ("function_role", "queue", "log_group", "timestream")
     discovery = (Discovery(lambda n: n.function, list_functions),)
     health = (function_health,)
     fixes = {
         "code_sha256": "The deployed code is not this checkout's package: "
         "run 'iotpipe up' to deploy it."
     }
+    # The ``Names`` entries of this function (name and ``<attr>_arn``, role, log group),
+    # its entry point and purpose: the lake's transform is this class with its own.
+    names_attr: ClassVar[str] = "function"
+    role_attr: ClassVar[str] = "function_role"
+    log_group_attr: ClassVar[str] = "log_group"
+    handler_path: ClassVar[str] = HANDLER
+    purpose: ClassVar[str] = "telemetry processor"
+
+    def enabled(self) -> bool:
+        return self.ctx.config.timestream.enabled  # it writes Timestream, nothing else
 
     @property
     def name(self) -> str:
-        return self.ctx.names.function
+        return str(getattr(self.ctx.names, self.names_attr))
+
+    @property
+    def arn(self) -> str:
+        return str(getattr(self.ctx.names, f"{self.names_attr}_arn"))
+
+    def timeout_s(self) -> int:
+        return self.ctx.config.function.timeout_s
 
     @property
     def _lambda(self) -> Any:
@@ -110,10 +132,10 @@ class Function(Resource):
         names = self.ctx.names
         return {
             "runtime": cfg.runtime,
-            "handler": HANDLER,
-            "role_arn": names.role_arn(names.function_role),
+            "handler": self.handler_path,
+            "role_arn": names.role_arn(getattr(names, self.role_attr)),
             "memory_mb": cfg.memory_mb,
-            "timeout_s": cfg.timeout_s,
+            "timeout_s": self.timeout_s(),
             "architecture": cfg.architecture,
             "environment": self.environment(),
             "code_sha256": self.ctx.function_sha256,
@@ -133,7 +155,10 @@ class Function(Resource):
             "FunctionName": self.name,
             **params,
             # JSON logs into the group we created (and tagged, and gave a retention).
-            "LoggingConfig": {"LogFormat": "JSON", "LogGroup": self.ctx.names.log_group},
+            "LoggingConfig": {
+                "LogFormat": "JSON",
+                "LogGroup": getattr(self.ctx.names, self.log_group_attr),
+            },
         }
 
     def create(self) -> dict[str, Any]:
@@ -142,7 +167,7 @@ class Function(Resource):
             **self._configuration(want),
             "Code": {"ZipFile": self.ctx.function_zip},
             "Architectures": FIELDS["architecture"].write(want["architecture"]),
-            "Description": f"iotpipe {self.ctx.names.deployment}: telemetry processor",
+            "Description": f"iotpipe {self.ctx.names.deployment}: {self.purpose}",
             "Publish": False,
             "Tags": dict(self.ctx.tags),
         }
@@ -189,6 +214,6 @@ class Function(Resource):
     def _outputs(self, sha: str | None) -> dict[str, Any]:
         return {
             "name": self.name,
-            "arn": self.ctx.names.function_arn,
+            "arn": self.arn,
             "code_sha256": sha or self.ctx.function_sha256,
         }

@@ -25,7 +25,9 @@ SERVICE = "iotanalytics"
 LEGACY_RETIRED_MESSAGE = (
     "AWS IoT Analytics reached end of support on 2025-12-15 and its client was removed from "
     "boto3 in 1.42.51, so its channel, pipeline and datastore cannot be created. Set "
-    "`legacy.enabled: false`: the pipeline already does what the legacy activities did."
+    "`legacy.enabled: false` and `lake.enabled: true`: the lake is its replacement on AWS's "
+    "migration path (Kinesis -> Firehose + transform Lambda -> S3 Parquet -> Glue + Athena), "
+    "and the pipeline already does what the legacy activities did."
 )
 # The recipe's addAttributes activity, verbatim.
 RECIPE_ATTRIBUTES = {"location": "factory_floor_1", "device_type": "temperature_sensor"}
@@ -63,16 +65,25 @@ def migration_notes(config: Config) -> list[str]:
         if rng
         else "a `sensors.temperature` entry (add one with min -50, max 150)"
     )
+    lake = config.lake
     return [
         "channel (raw message store) -> the Kinesis stream the IoT rule writes to "
         f"(retention {stream.retention_hours} h, `stream.retention_hours`).",
-        f"filter `{temperature_filter(config)}` -> {where}, checked by the function; "
-        "out-of-range readings go to the failure queue with the reason instead of vanishing.",
+        "pipeline -> a Firehose delivery stream reading that stream, with the transform "
+        "Lambda as its processor (`lake.enabled: true`; buffered "
+        f"{lake.buffer_s} s / {lake.buffer_mb} MB, `lake.buffer_s` / `lake.buffer_mb`).",
+        f"filter `{temperature_filter(config)}` -> {where}, checked by the processor and "
+        "the transform; out-of-range readings go to the failure queue or the lake's "
+        "`errors/` prefix with the reason instead of vanishing.",
         "addAttributes location/device_type -> per-device `location` and `device_type` in "
-        f"`devices` ({len(config.devices)} configured), added by the function as dimensions.",
-        f"datastore -> the Timestream table `{ts.table}` (memory {ts.memory_retention_hours} h, "
-        f"magnetic {ts.magnetic_retention_days} d).",
-        "dataset (SQL over the datastore) -> `iotpipe query` (presets or raw SQL).",
+        f"`devices` ({len(config.devices)} configured), added by the functions (Timestream "
+        "dimensions, lake columns).",
+        "datastore -> Parquet files in the lake's S3 bucket, partitioned by event date and "
+        f"hour (kept {lake.retention_days} d, `lake.retention_days`), and/or the Timestream "
+        f"table `{ts.table}` (memory {ts.memory_retention_hours} h, "
+        f"magnetic {ts.magnetic_retention_days} d) where the account still has Timestream.",
+        "dataset (SQL over the datastore) -> the Glue table over that bucket, queried with "
+        "Athena: `iotpipe query --store lake` (presets or raw SQL).",
     ]
 
 

@@ -8,7 +8,7 @@ a retention (``function.log_retention_days``) and the deployment tag.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 
@@ -32,10 +32,19 @@ class LogGroup(Resource):
     discovery = (Discovery(lambda n: n.log_group, list_log_groups),)
     health = ()  # a group has no run-time state to go wrong
     grants = (Grant("function_role", policies.write_logs),)
+    # Its ``Names`` entry: the lake's transform has a group of its own (this class).
+    names_attr: ClassVar[str] = "log_group"
+
+    def enabled(self) -> bool:
+        return self.ctx.config.timestream.enabled  # the processor's: off with it
 
     @property
     def name(self) -> str:
-        return self.ctx.names.log_group
+        return str(getattr(self.ctx.names, self.names_attr))
+
+    @property
+    def arn(self) -> str:
+        return self.ctx.names.arn("logs", f"log-group:{self.name}")
 
     @property
     def _logs(self) -> Any:
@@ -61,9 +70,7 @@ class LogGroup(Resource):
             # Lambda itself creates the group when a function logs before we get here.
             if error_code(exc) != "ResourceAlreadyExistsException":
                 raise
-            self._logs.tag_resource(
-                resourceArn=self.ctx.names.log_group_arn, tags=dict(self.ctx.tags)
-            )
+            self._logs.tag_resource(resourceArn=self.arn, tags=dict(self.ctx.tags))
         self._set_retention()
         return self.outputs()
 
@@ -80,4 +87,4 @@ class LogGroup(Resource):
         return deleted(lambda: self._logs.delete_log_group(logGroupName=self.name))
 
     def outputs(self, current: Props | None = None) -> dict[str, Any]:
-        return {"name": self.name, "arn": self.ctx.names.log_group_arn}
+        return {"name": self.name, "arn": self.arn}

@@ -74,6 +74,9 @@ class EventSourceMapping(Resource):
     discovery = ()
     health = (mapping_health,)
 
+    def enabled(self) -> bool:
+        return self.ctx.config.timestream.enabled  # feeds the processor: off with it
+
     @property
     def name(self) -> str:
         return f"{self.ctx.names.stream} -> {self.ctx.names.function}"

@@ -198,6 +198,9 @@ class FunctionRole(_Role):
     role_attr = "function_role"
     purpose = "execution role of the telemetry processor"
 
+    def enabled(self) -> bool:
+        return self.ctx.config.timestream.enabled  # the processor's: off with it
+
     def trust(self) -> dict[str, Any]:
         return policies.lambda_trust(self.ctx.names)
 

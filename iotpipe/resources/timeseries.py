@@ -8,10 +8,10 @@ a stack trace that looks like an IAM mistake.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -22,6 +22,7 @@ from iotpipe.resources.common import deleted, get_or_none
 from iotpipe.resources.errors import TIMESTREAM_CLOSED, ServiceUnavailableError
 from iotpipe.verdict import Check
 
+T = TypeVar("T")
 # What an account without access to Timestream for LiveAnalytics gets back.
 CLOSED_CODES = frozenset({"AccessDeniedException", "SubscriptionRequiredException"})
 
@@ -83,6 +84,22 @@ class Timestream(Resource):
     health = (table_health,)
     grants = (Grant("function_role", policies.write_table),)
 
+    def enabled(self) -> bool:
+        """``timestream.enabled: false`` for accounts LiveAnalytics refuses (the lake
+        stores instead): no database, table, processor, mapping or their role and group."""
+        return self.ctx.config.timestream.enabled
+
+    def _unless_closed(self, call: Callable[[], T], absent: T) -> T:
+        """With Timestream off, a closed service reads as absent: an account that
+        LiveAnalytics refuses never had a database of ours (so a lake-only ``up`` and
+        ``down`` work there). With it on, the refusal is the answer and is raised."""
+        try:
+            return call()
+        except ServiceUnavailableError:
+            if self.enabled():
+                raise
+            return absent
+
     @property
     def name(self) -> str:
         return f"{self.ctx.names.database}/{self.ctx.names.table}"
@@ -112,6 +129,9 @@ class Timestream(Resource):
         }
 
     def describe(self) -> Props | None:
+        return self._unless_closed(self._describe, None)
+
+    def _describe(self) -> Props | None:
         names = self.ctx.names
         with closed_service_guard():
             if get_or_none(lambda: self._ts.describe_database(DatabaseName=names.database)) is None:
@@ -164,9 +184,13 @@ class Timestream(Resource):
                 params["NextToken"] = page["NextToken"]
 
     def strays(self) -> list[str]:
-        return [f"table {t}" for t in self.tables() or [] if t != self.ctx.names.table]
+        tables = self._unless_closed(self.tables, None) or []
+        return [f"table {t}" for t in tables if t != self.ctx.names.table]
 
     def delete(self) -> bool:
+        return self._unless_closed(self._delete, False)
+
+    def _delete(self) -> bool:
         names = self.ctx.names
         with closed_service_guard():
             # Asked first: moto's DeleteDatabase on a missing database is a server error.

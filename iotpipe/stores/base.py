@@ -84,6 +84,11 @@ class Store(Protocol):
         """What the pipeline refused, by reason: exact counts, with examples."""
         ...
 
+    def count(self, since: str) -> int:
+        """Rows of the last ``since`` (a duration), probe rows included: how the demo and
+        the tests know the pipeline has caught up."""
+        ...
+
     def probe_rows(self, device: str, measure: str) -> list[dict[str, Any]]:
         """The probe device's rows of the last hour: ``time`` and ``v`` (the measure)."""
         ...

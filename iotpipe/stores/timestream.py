@@ -296,6 +296,11 @@ class TimestreamReader:
     def quality(self, *, since: str | None, device: str | None) -> Result:
         return failurequeue.quarantine_report(self._dep, since=since, device=device)
 
+    def count(self, since: str) -> int:
+        source = f'"{self.database}"."{self.table}"'
+        rows = run(self._client, f"SELECT count(*) AS n FROM {source} WHERE time > ago({since})")
+        return int(rows.rows[0]["n"]) if rows.rows else 0
+
     def probe_rows(self, device: str, measure: str) -> list[dict[str, Any]]:
         sql = probe_sql(self.database, self.table, self.model, device, measure)
         return run(self._client, sql).rows

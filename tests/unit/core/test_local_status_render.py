@@ -50,3 +50,27 @@ def test_status_keeps_names_whole_at_80_columns() -> None:
     assert "crashes 1" in text and "Runtime exited with error" in text
     assert "1 stream (10 records)" in text
     assert "…" not in text.split("counts", 1)[-1].split("functions", 1)[-1]
+
+
+def test_status_shows_each_delivery_stream_with_its_counts_and_last_error() -> None:
+    data = {
+        **STATUS,
+        "delivery_streams": [
+            {
+                "name": "iot-telemetry-lake-abc123",
+                "bucket": "iot-telemetry-abc123-123456789012-us-east-1",
+                "received": 120,
+                "delivered_rows": 110,
+                "processing_failed": 10,
+                "conversion_failed": 0,
+                "objects": 3,
+                "buffered": 0,
+                "last_error": "NoSuchBucket: retrying",
+            }
+        ],
+    }
+    out = io.StringIO()
+    status_tables(data, Console(file=out, width=80, color_system=None))
+    text = out.getvalue()
+    assert "iot-telemetry-lake-abc123" in text and "rows 110" in text
+    assert "processing-failed 10" in text and "NoSuchBucket: retrying" in text

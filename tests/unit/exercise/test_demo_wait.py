@@ -15,7 +15,7 @@ def counts(monkeypatch: pytest.MonkeyPatch, values: list[int]) -> None:
     it = iter(values)
     last = [0]
 
-    def count_rows(dep: Any) -> int:
+    def count_rows(dep: Any, store: str | None = None) -> int:
         last[0] = next(it, last[0])
         return last[0]
 
@@ -39,3 +39,10 @@ def test_gives_up_at_the_timeout_saying_how_many_rows_arrived(
     with pytest.raises(IotpipeError, match="Timestream has 4 of 10 expected rows after 20 s"):
         demo.wait_for_rows(None, 10, 20, fc.sleep, fc.now)  # type: ignore[arg-type]
     assert fc.t <= 20 and max(fc.pauses) == 2.0
+
+
+def test_the_lake_is_named_when_it_is_the_store_that_lags(monkeypatch: pytest.MonkeyPatch) -> None:
+    counts(monkeypatch, [0, 2])
+    fc = FakeClock()
+    with pytest.raises(IotpipeError, match="the lake has 2 of 5 expected rows"):
+        demo.wait_for_rows(None, 5, 10, fc.sleep, fc.now, "lake")  # type: ignore[arg-type]

@@ -249,7 +249,8 @@ def fake_deployment(client: Any) -> Any:
         names=SimpleNamespace(database="db", table="t"),
         config=SimpleNamespace(
             sensors={"temperature": None, "humidity": None},
-            timestream=SimpleNamespace(record_model="multi"),
+            timestream=SimpleNamespace(record_model="multi", enabled=True),
+            lake=SimpleNamespace(enabled=False),
         ),
     )
 

@@ -13,11 +13,10 @@ import json
 from typing import Any
 
 import pytest
+from handler_helpers import NOW, iso, reading
 
 from lambda_handler import lakerow, reasons, report, settings, transform
 from lambda_handler.decode import MalformedEvent
-
-from handler_helpers import NOW, iso, reading
 
 RECIPE = settings.Settings()
 

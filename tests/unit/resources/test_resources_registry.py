@@ -10,6 +10,7 @@ import pytest
 from resource_helpers import SUFFIX, make_ctx
 
 from iotpipe import verify
+from iotpipe.config import Config, LakeConfig
 from iotpipe.discover import find_suffixes
 from iotpipe.resources import ALL_KINDS, REGISTRY, build
 from iotpipe.resources.base import Context, Resource
@@ -64,8 +65,9 @@ def test_every_kind_is_discoverable_unless_found_through_another() -> None:
 @pytest.mark.usefixtures("moto")
 def test_discovery_finds_every_discoverable_kind_alone() -> None:
     """Each kind's own listing finds the deployment: made for real on moto, then each
-    kind is asked alone, so a kind whose discovery is wrong cannot hide behind another."""
-    ctx = make_ctx()
+    kind is asked alone, so a kind whose discovery is wrong cannot hide behind another.
+    Both stores are on, so the lake's kinds are made too."""
+    ctx = make_ctx(Config(lake=LakeConfig(enabled=True)))
     for res in build(ctx):
         if res.enabled():
             ctx.outputs[res.key] = res.create()
@@ -106,7 +108,12 @@ def test_verify_runs_every_registered_kinds_health_checks(
 def test_every_grant_names_a_registered_role() -> None:
     roles = {k.key for k in REGISTRY.kinds}
     assert all(g.role in roles for k in ALL_KINDS for g in k.grants)
-    assert {g.role for k in ALL_KINDS for g in k.grants} == {"function_role", "rule_role"}
+    assert {g.role for k in ALL_KINDS for g in k.grants} == {
+        "function_role",
+        "rule_role",
+        "transform_role",
+        "firehose_role",
+    }
 
 
 def test_policies_keep_the_statement_order_deployed_roles_have() -> None:
