@@ -283,10 +283,9 @@ class LakeBucket(Resource):
         return count, size
 
     def holdings(self) -> str | None:
-        found = self.contents()
-        if not found:
+        count, size = self.contents() or (0, 0)
+        if not count:
             return None
-        count, size = found
         return f"{count:,} objects ({size / 1e6:,.1f} MB) in bucket {self.name}"
 
     def empty(self) -> int | None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from provision_helpers import CallLog, aws_config, make_deployment
 
-from iotpipe.config import EventSourceConfig, FunctionConfig, TimestreamConfig
+from iotpipe.config import EventSourceConfig, FunctionConfig, LakeConfig, TimestreamConfig
 from iotpipe.discover import find_suffixes
 from iotpipe.engine import Engine, StepFailed
 from iotpipe.target import resolve
@@ -165,3 +165,89 @@ def test_up_interrupted_at_each_step_then_rerun_completes_and_down_is_clean(
         assert Engine(make_deployment(aws_config(), None)).plan().changes == []
         Engine(rerun, sleep=lambda s: None).destroy()
         assert leftovers(rerun) == []
+
+
+def lake_leftovers(dep: Any) -> list[str]:
+    """The lake's resources in the account, beside the rest."""
+    gw = dep.gateway
+    found = leftovers(dep)
+    found += [b["Name"] for b in gw.client("s3").list_buckets()["Buckets"]]
+    found += [d["Name"] for d in gw.client("glue").get_databases()["DatabaseList"]]
+    found += [
+        w["Name"]
+        for w in gw.client("athena").list_work_groups()["WorkGroups"]
+        if w["Name"] != "primary"
+    ]
+    found += gw.client("firehose").list_delivery_streams()["DeliveryStreamNames"]
+    return found
+
+
+def lake_only() -> Any:
+    return aws_config(timestream=TimestreamConfig(enabled=False), lake=LakeConfig(enabled=True))
+
+
+# Every creating call of the lake-only pipeline (each the first of its kind there).
+LAKE_CREATE_OPS = [
+    ("s3", "CreateBucket"),
+    ("s3", "PutPublicAccessBlock"),
+    ("s3", "PutBucketEncryption"),
+    ("s3", "PutBucketLifecycleConfiguration"),
+    ("glue", "CreateDatabase"),
+    ("glue", "CreateTable"),
+    ("athena", "CreateWorkGroup"),
+    ("iam", "CreateRole"),
+    ("iam", "PutRolePolicy"),
+    ("logs", "CreateLogGroup"),
+    ("lambda", "CreateFunction"),
+    ("firehose", "CreateDeliveryStream"),
+    ("iot", "CreateTopicRule"),
+]
+
+
+@pytest.mark.parametrize("fail_at", LAKE_CREATE_OPS, ids=[op for _, op in LAKE_CREATE_OPS])
+def test_a_lake_only_up_interrupted_at_each_step_recovers_and_down_is_clean(
+    home: Path, monkeypatch: pytest.MonkeyPatch, fail_at: tuple[str, str]
+) -> None:
+    from moto import mock_aws
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(var, "testing")
+    with mock_aws():
+        log = CallLog()
+        log.fail_at = fail_at
+        dep = make_deployment(lake_only(), None, log)
+        with pytest.raises(StepFailed, match="injected failure"):
+            Engine(dep, sleep=lambda s: None).apply()
+        assert fail_at in log.calls
+        rerun = make_deployment(lake_only(), None)
+        assert rerun.names.suffix == dep.names.suffix
+        Engine(rerun, sleep=lambda s: None).apply()
+        # A re-run of the finished `up`: nothing to change and no mutating call.
+        again = CallLog()
+        Engine(make_deployment(lake_only(), None, again), sleep=lambda s: None).apply()
+        assert again.mutating == [], again.mutating
+        assert not any(
+            db for db in rerun.gateway.client("timestream-write").list_databases()["Databases"]
+        )
+        Engine(rerun, sleep=lambda s: None).destroy()
+        assert lake_leftovers(rerun) == []
+
+
+def test_downs_prompt_says_how_many_objects_and_bytes_the_lake_loses(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto import mock_aws
+
+    from iotpipe.cli.provision import holdings
+
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(var, "testing")
+    with mock_aws():
+        dep = make_deployment(lake_only(), None)
+        engine = Engine(dep, sleep=lambda s: None)
+        engine.apply()
+        assert holdings(engine) == ""  # an empty bucket holds nothing worth naming
+        s3 = dep.gateway.client("s3")
+        for n in range(3):
+            s3.put_object(Bucket=dep.names.bucket, Key=f"data/x{n}", Body=b"x" * 500_000)
+        assert holdings(engine) == f" (3 objects (1.5 MB) in bucket {dep.names.bucket})"
