@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -36,6 +36,8 @@ OTHER_REASONS = {
 SAMPLE_RECEIVES = 5  # ReceiveMessage calls for the examples: at most 50 messages
 SAMPLE_HOLD_S = 10  # how long a sampled message is invisible if we die before releasing it
 SAMPLED_ONLY = ("batch_failure", "unrecognized")  # no metric counts these
+QUALITY_COLUMNS = ("reason", "count", "devices", "meaning", "example")
+QUALITY_TYPES = ("VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR")
 
 
 @dataclass
@@ -204,26 +206,43 @@ def quality(
 ) -> Result:
     """Quarantined messages grouped by reason, most frequent first."""
     oldest = now_ms() - int(seconds(since) * 1000) if since else 0
-    groups: dict[str, list[Quarantined]] = {}
-    for q in messages:
-        if q.sent_ms >= oldest and (device is None or q.device == device):
-            groups.setdefault(q.reason, []).append(q)
+    wanted = [q for q in messages if q.sent_ms >= oldest and (device is None or q.device == device)]
+    return by_reason(wanted, OTHER_REASONS)
+
+
+class Refused(Protocol):
+    """What :func:`by_reason` reads of a refused message (queued or in the lake)."""
+
+    @property
+    def reason(self) -> str: ...
+
+    @property
+    def device(self) -> str | None: ...
+
+    @property
+    def detail(self) -> str: ...
+
+
+def by_reason(refused: Iterable[Refused], meanings: Mapping[str, str]) -> Result:
+    """Refusals grouped by reason, most frequent first: one table for every store's
+    ``quality``. ``meanings`` explains the reasons the transform does not give."""
+    groups: dict[str, list[Refused]] = {}
+    for r in refused:
+        groups.setdefault(r.reason, []).append(r)
     rows = []
-    for reason, qs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        devices = sorted({q.device for q in qs if q.device})
+    for reason, rs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        devices = sorted({r.device for r in rs if r.device})
         shown = ", ".join(devices[:5]) + (f" (+{len(devices) - 5})" if len(devices) > 5 else "")
         rows.append(
             {
                 "reason": reason,
-                "count": len(qs),
+                "count": len(rs),
                 "devices": shown,
-                "meaning": REASONS.get(reason) or OTHER_REASONS.get(reason, ""),
-                "example": qs[0].detail,
+                "meaning": REASONS.get(reason) or meanings.get(reason, ""),
+                "example": rs[0].detail,
             }
         )
-    columns = ["reason", "count", "devices", "meaning", "example"]
-    types = ["VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR"]
-    return Result(columns, types, rows)
+    return Result(list(QUALITY_COLUMNS), list(QUALITY_TYPES), rows)
 
 
 def queue_url_or_none(sqs: Any, name: str) -> str | None:

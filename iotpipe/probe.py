@@ -203,6 +203,25 @@ def _found(w: Watch) -> str:
     return f"{'found' if w.found is not None else 'not found'} after {w.after:.1f} s"
 
 
+def _arrived(title: str, valid: Watch, fix: str) -> Check:
+    """The valid probe message's check: the same for every store, bar the fix."""
+    seen = valid.found is not None
+    return Check(title, seen, _found(valid), "" if seen else fix)
+
+
+def _kept_out(leaked: list[dict[str, Any]], store: str, writer: str) -> Check:
+    """The invalid probe message's check: what the writer let through is the range's fault."""
+    return Check(
+        f"Probe: invalid message kept out of {store}",
+        not leaked,
+        "absent" if not leaked else f"written: {leaked[0]}",
+        ""
+        if not leaked
+        else f"The {writer} accepted an out-of-range value: check the "
+        "'sensors' ranges in the config and redeploy with 'iotpipe up'.",
+    )
+
+
 def _probe_checks(
     dep: Deployment,
     probe: Probe,
@@ -215,24 +234,13 @@ def _probe_checks(
     logs = f"the function's logs (aws logs tail {dep.names.log_group})"
     quarantined: Quarantined | None = queued.found
     return [
-        Check(
+        _arrived(
             f"Probe: valid message from {probe.device} is queryable (via {via})",
-            valid.found is not None,
-            _found(valid),
-            ""
-            if valid.found is not None
-            else f"Fix the failed checks above, then read {logs} "
+            valid,
+            f"Fix the failed checks above, then read {logs} "
             "and 'iotpipe query quality'; a larger --probe-timeout helps on a cold AWS start.",
         ),
-        Check(
-            "Probe: invalid message kept out of Timestream",
-            not leaked,
-            "absent" if not leaked else f"written: {leaked[0]}",
-            ""
-            if not leaked
-            else "The function accepted an out-of-range value: check the "
-            "'sensors' ranges in the config and redeploy with 'iotpipe up'.",
-        ),
+        _kept_out(leaked, "Timestream", "function"),
         Check(
             "Probe: invalid message is on the failure queue",
             quarantined is not None,
@@ -255,24 +263,13 @@ def _lake_checks(
     logs = f"the transform's logs (aws logs tail {names.transform_log_group})"
     stream = f"aws firehose describe-delivery-stream --delivery-stream-name {names.delivery_stream}"
     return [
-        Check(
+        _arrived(
             f"Probe: valid message from {probe.device} is queryable in Athena (via {via})",
-            valid.found is not None,
-            _found(valid),
-            ""
-            if valid.found is not None
-            else f"Fix the failed checks above, then read {logs} and '{stream}'; rows "
+            valid,
+            f"Fix the failed checks above, then read {logs} and '{stream}'; rows "
             f"reach S3 after lake.buffer_s ({dep.config.lake.buffer_s} s).",
         ),
-        Check(
-            "Probe: invalid message kept out of the lake",
-            not leaked,
-            "absent" if not leaked else f"written: {leaked[0]}",
-            ""
-            if not leaked
-            else "The transform accepted an out-of-range value: check the "
-            "'sensors' ranges in the config and redeploy with 'iotpipe up'.",
-        ),
+        _kept_out(leaked, "the lake", "transform"),
         Check(
             "Probe: invalid message is under the lake's error prefix",
             refused.found is not None,

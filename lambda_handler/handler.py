@@ -91,9 +91,7 @@ def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     if _settings is None:
         _settings = settings_module.load()
     target = Target.from_environ()
-    name = getattr(context, "function_name", None) or os.environ.get(
-        "AWS_LAMBDA_FUNCTION_NAME", "iotpipe"
-    )
+    name = report.function_name_of(context, "iotpipe")
     result = process(
         event,
         _settings,

@@ -84,6 +84,14 @@ class BatchSummary:
         }
 
 
+def function_name_of(context: Any, default: str) -> str:
+    """The ``FunctionName`` dimension of the metrics: Lambda's context, else its
+    environment (an invoke without a context), else the branch's own name."""
+    return getattr(context, "function_name", None) or os.environ.get(
+        "AWS_LAMBDA_FUNCTION_NAME", default
+    )
+
+
 def emf(summary: BatchSummary, function_name: str, now_ms: int) -> dict[str, Any]:
     """The same counts as a CloudWatch embedded-metric-format document."""
     values = {

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -60,9 +59,7 @@ def lambda_handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     global _settings
     if _settings is None:
         _settings = settings_module.load()
-    name = getattr(context, "function_name", None) or os.environ.get(
-        "AWS_LAMBDA_FUNCTION_NAME", "iotpipe-transform"
-    )
+    name = report.function_name_of(context, "iotpipe-transform")
     return process(event, _settings, clock=_clock, function_name=name).response()
 
 

@@ -184,28 +184,34 @@ def _find(sql: str, name: str) -> str:
     return f"line {sql.count(chr(10), 0, off) + 1}:{off - (sql.rfind(chr(10), 0, off) + 1) + 1}"
 
 
+# DuckDB's words for a bad column, and Athena's error for it, located at the column.
+_COLUMN_ERRORS = (
+    (
+        r'Referenced column "(.+?)" not found',
+        "COLUMN_NOT_FOUND",
+        "Column '{}' cannot be resolved or requester is not authorized to access requested "
+        "resources",
+        1004,
+    ),
+    (
+        r'column "(.+?)" must appear in the GROUP BY',
+        "EXPRESSION_NOT_AGGREGATE",
+        "'{}' must be an aggregate expression or appear in GROUP BY clause",
+        1100,
+    ),
+)
+
+
 def athena_error(sql: str, message: str, hidden: Iterable[str] = ()) -> AthenaQueryError:
     """A DuckDB error as Athena would word it; paths in `hidden` never leak."""
     text = message.split("\n")[0].strip()
     for h in hidden:
         text = text.replace(h, "")
     body = text.partition(" Error: ")[2] or text
-    if m := re.search(r'Referenced column "(.+?)" not found', body):
-        col = m.group(1)
-        return AthenaQueryError(
-            "COLUMN_NOT_FOUND",
-            f"{_find(sql, col)}: Column '{col}' cannot be resolved or requester is not "
-            "authorized to access requested resources",
-            1004,
-        )
-    if m := re.search(r'column "(.+?)" must appear in the GROUP BY', body):
-        col = m.group(1)
-        return AthenaQueryError(
-            "EXPRESSION_NOT_AGGREGATE",
-            f"{_find(sql, col)}: '{col}' must be an aggregate expression or appear in "
-            "GROUP BY clause",
-            1100,
-        )
+    for pattern, code, words, number in _COLUMN_ERRORS:
+        if m := re.search(pattern, body):
+            col = m.group(1)
+            return AthenaQueryError(code, f"{_find(sql, col)}: {words.format(col)}", number)
     if m := re.search(
         r"No function matches the given name and argument types '(\w+)\((.*?)\)'", body
     ):

@@ -23,6 +23,7 @@ from iotpipe import lakeschema
 from iotpipe.aws import Gateway, error_code
 from iotpipe.resources.base import UP, Changes, Context, Discovery, Props, Resource
 from iotpipe.resources.common import deleted, get_or_none
+from iotpipe.resources.lakeroles import lake_enabled
 from iotpipe.verdict import Check
 
 # Glue's NotFound (not in iotpipe.aws's list: no other kind uses Glue).
@@ -77,7 +78,7 @@ class LakeCatalog(Resource):
         return f"{self.ctx.names.lake_database}/{self.ctx.names.lake_table}"
 
     def enabled(self) -> bool:
-        return self.ctx.config.lake.enabled
+        return lake_enabled(self.ctx)
 
     @property
     def _glue(self) -> Any:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError
 
 from iotpipe.aws import error_code, is_not_found, retry_on_message
+from iotpipe.poll import Backoff, retrying
 from iotpipe.resources.base import Context
 
 T = TypeVar("T")
@@ -20,6 +21,8 @@ IAM_PROPAGATION_TIMEOUT = 120.0
 # Waiter pacing against the embedded AWS, where everything is immediate.
 LOCAL_DELAY = 0.1
 LOCAL_MAX_ATTEMPTS = 600
+# Firehose and Lambda's answer to a delete while the resource is still creating or updating.
+IN_USE = "ResourceInUseException"
 
 
 def queue_enabled(ctx: Context) -> bool:
@@ -81,6 +84,22 @@ def deleted(call: Callable[[], Any], *also: str) -> bool:
             return False
         raise
     return True
+
+
+def deleted_once_settled(
+    ctx: Context, call: Callable[[], Any], *, timeout: float, backoff: Backoff
+) -> bool:
+    """:func:`deleted`, retried while the service refuses because the resource is still
+    settling (a half-finished ``up`` left it creating or updating)."""
+
+    def busy(exc: Exception) -> bool:
+        return isinstance(exc, ClientError) and error_code(exc) == IN_USE
+
+    return deleted(
+        lambda: retrying(
+            call, retry_if=busy, timeout=timeout, backoff=backoff, clock=ctx.poll_clock
+        )
+    )
 
 
 def get_or_none(call: Callable[[], T], *also: str) -> T | None:

@@ -27,14 +27,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from iotpipe import lakepolicies, policies
-from iotpipe.aws import Gateway, error_code, is_not_found, tag_list
+from iotpipe.aws import Gateway, tag_list
 from iotpipe.lakeschema import FIREHOSE_ERROR_PREFIX, FIREHOSE_PREFIX
-from iotpipe.poll import Backoff, TimedOut, retrying, until
+from iotpipe.poll import Backoff, TimedOut, until
 from iotpipe.resources.base import UP, Changes, Context, Discovery, Grant, Props, Resource
-from iotpipe.resources.common import LOCAL_DELAY, get_or_none, retry_iam
+from iotpipe.resources.common import LOCAL_DELAY, deleted_once_settled, get_or_none, retry_iam
 from iotpipe.resources.errors import ResourceStateError
 from iotpipe.resources.lakeroles import lake_enabled
 from iotpipe.verdict import Check
@@ -261,14 +259,7 @@ class DeliveryStream(Resource):
 
     def create(self) -> dict[str, Any]:
         params = self.request()
-        retry_iam(
-            self.ctx,
-            lambda: self._firehose.create_delivery_stream(**params),
-            ROLE_NOT_READY,
-            ROLE_NOT_READY_CODES,
-        )
-        self._settle(lambda status: status == "ACTIVE", "created", "up")
-        return self.outputs()
+        return self._until_active(lambda: self._firehose.create_delivery_stream(**params))
 
     def update(self, current: Props, changes: Changes) -> dict[str, Any]:
         if not current.get("version_id"):
@@ -279,32 +270,23 @@ class DeliveryStream(Resource):
             "DestinationId": current.get("destination_id"),
             "ExtendedS3DestinationUpdate": self._destination(self.desired()),
         }
-        retry_iam(
-            self.ctx,
-            lambda: self._firehose.update_destination(**params),
-            ROLE_NOT_READY,
-            ROLE_NOT_READY_CODES,
-        )
+        return self._until_active(lambda: self._firehose.update_destination(**params))
+
+    def _until_active(self, call: Callable[[], Any]) -> dict[str, Any]:
+        """A create or update: retried while the new Firehose role is not assumable yet,
+        then waited on until the stream is ACTIVE again."""
+        retry_iam(self.ctx, call, ROLE_NOT_READY, ROLE_NOT_READY_CODES)
         self._settle(lambda status: status == "ACTIVE", "created", "up")
         return self.outputs()
 
     def delete(self) -> bool:
-        def creating(exc: Exception) -> bool:
-            # A CREATING stream cannot be deleted yet (a half-finished `up`).
-            return isinstance(exc, ClientError) and error_code(exc) == "ResourceInUseException"
-
-        try:
-            retrying(
-                lambda: self._firehose.delete_delivery_stream(DeliveryStreamName=self.name),
-                retry_if=creating,
-                timeout=STATE_TIMEOUT,
-                backoff=self._backoff,
-                clock=self.ctx.poll_clock,
-            )
-        except ClientError as exc:
-            if is_not_found(exc):
-                return False
-            raise
+        if not deleted_once_settled(
+            self.ctx,
+            lambda: self._firehose.delete_delivery_stream(DeliveryStreamName=self.name),
+            timeout=STATE_TIMEOUT,
+            backoff=self._backoff,
+        ):
+            return False
         self._settle(lambda status: status is None, "deleted", "down")
         return True
 

@@ -24,6 +24,7 @@ from iotpipe.aws import Gateway, error_code
 from iotpipe.resources.base import UP, Changes, Context, Discovery, Props, Resource
 from iotpipe.resources.common import get_or_none, wait
 from iotpipe.resources.errors import ResourceStateError
+from iotpipe.resources.lakeroles import lake_enabled
 from iotpipe.verdict import Check
 
 NO_BUCKET = ("NoSuchBucket", "404", "NotFound")
@@ -118,7 +119,7 @@ class LakeBucket(Resource):
         return self.ctx.names.bucket
 
     def enabled(self) -> bool:
-        return self.ctx.config.lake.enabled
+        return lake_enabled(self.ctx)
 
     @property
     def _s3(self) -> Any:

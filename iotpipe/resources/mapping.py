@@ -12,10 +12,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from iotpipe.aws import error_code, is_not_found
-from iotpipe.poll import Backoff, TimedOut, retrying, until
+from iotpipe.aws import is_not_found
+from iotpipe.poll import Backoff, TimedOut, until
 from iotpipe.resources.base import Changes, Context, Props, Resource
-from iotpipe.resources.common import queue_enabled, retry_iam
+from iotpipe.resources.common import deleted_once_settled, queue_enabled, retry_iam
 from iotpipe.resources.errors import ResourceStateError
 from iotpipe.verdict import Check
 
@@ -182,22 +182,13 @@ class EventSourceMapping(Resource):
         uuid = str(found["UUID"])
         start = self.ctx.clock()
 
-        def busy(exc: Exception) -> bool:
-            # Creating/Updating mappings refuse deletion until they settle.
-            return isinstance(exc, ClientError) and error_code(exc) == "ResourceInUseException"
-
-        try:
-            retrying(
-                lambda: self._lambda.delete_event_source_mapping(UUID=uuid),
-                retry_if=busy,
-                timeout=STATE_TIMEOUT,
-                backoff=self._backoff,
-                clock=self.ctx.poll_clock,
-            )
-        except ClientError as exc:
-            if is_not_found(exc):
-                return False
-            raise
+        if not deleted_once_settled(
+            self.ctx,
+            lambda: self._lambda.delete_event_source_mapping(UUID=uuid),
+            timeout=STATE_TIMEOUT,
+            backoff=self._backoff,
+        ):
+            return False
         left = STATE_TIMEOUT - (self.ctx.clock() - start)
         try:
             until(

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from iotpipe import lakeschema
 from iotpipe.aws import Gateway, error_code, error_message, tag_list
 from iotpipe.resources.base import Changes, Context, Discovery, Props, Resource, diff
+from iotpipe.resources.lakeroles import lake_enabled
 from iotpipe.verdict import Check
 
 ENGINE = "Athena engine version 3"
@@ -89,7 +90,7 @@ class Workgroup(Resource):
         return self.ctx.names.arn("athena", f"workgroup/{self.name}")
 
     def enabled(self) -> bool:
-        return self.ctx.config.lake.enabled
+        return lake_enabled(self.ctx)
 
     @property
     def _athena(self) -> Any:

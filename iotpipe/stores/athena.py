@@ -185,17 +185,12 @@ def results(client: Any, query_id: str, *, header: bool) -> Result:
         result_set = page.get("ResultSet", {})
         if not info:
             info = result_set.get("ResultSetMetadata", {}).get("ColumnInfo", [])
-            result.columns = [c["Name"] for c in info]
-            result.types = [type_name(c["Type"]) for c in info]
+            result.set_columns(info, type_name)
         rows = result_set.get("Rows", [])
         if first and header and rows:
             rows = rows[1:]
         first = False
-        for row in rows:
-            data = row.get("Data", [])
-            result.rows.append(
-                {c["Name"]: value(d, c["Type"]) for c, d in zip(info, data, strict=True)}
-            )
+        result.add_rows(info, (row.get("Data", []) for row in rows), value)
         token = page.get("NextToken")
         if not token:
             return result

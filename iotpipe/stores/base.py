@@ -11,10 +11,12 @@ store it was.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from iotpipe.errors import UsageError
+from lambda_handler.enrich import PROBE_DEVICE_PREFIX
 
 DURATION_RE = re.compile(r"^(\d+)(ns|us|ms|s|m|h|d)$")
 _SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -35,6 +37,21 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def device_filters(column: str, device: str | None) -> list[str]:
+    """A preset's device conditions on ``column``: the one device asked for, and never
+    ``verify --probe``'s rows unless a probe device is what was asked for."""
+    parts = []
+    if device is not None:
+        parts.append(f"{column} = {literal(device)}")
+    if not (device or "").startswith(PROBE_DEVICE_PREFIX):
+        parts.append(f"{column} NOT LIKE '{PROBE_DEVICE_PREFIX}%'")  # verify's probe rows
+    return parts
+
+
+# A column of a Timestream or Athena answer (both say ``{"Name": ..., "Type": ...}``).
+ColumnInfo = Mapping[str, Any]
+
+
 @dataclass
 class Result:
     """Typed rows as objects (column order kept), plus notes for people."""
@@ -43,6 +60,24 @@ class Result:
     types: list[str] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    def set_columns(self, info: Sequence[ColumnInfo], type_name: Callable[[Any], str]) -> None:
+        """Names and types from an answer's ColumnInfo, in the store's type names."""
+        self.columns = [c["Name"] for c in info]
+        self.types = [type_name(c["Type"]) for c in info]
+
+    def add_rows(
+        self,
+        info: Sequence[ColumnInfo],
+        rows: Iterable[Sequence[Any]],
+        value: Callable[[Any, Any], Any],
+    ) -> None:
+        """Append one page's rows (each a row's ``Data``), every datum typed by the store's
+        ``value`` from its column's type: Timestream and Athena answer in the same shape."""
+        for data in rows:
+            self.rows.append(
+                {c["Name"]: value(d, c["Type"]) for c, d in zip(info, data, strict=True)}
+            )
 
     def drop_empty(self, prefix: str) -> Result:
         """Without ``prefix*`` columns that are null in every row (absent measures)."""

@@ -31,12 +31,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from iotpipe.errors import IotpipeError
+from iotpipe.failurequeue import by_reason
 from iotpipe.lakeschema import ERROR_PREFIX, FORMAT_CONVERSION_FAILED, PROCESSING_FAILED
 from iotpipe.stores.base import Result
 from lambda_handler.decode import Item
 from lambda_handler.enrich import PROBE_DEVICE_PREFIX
 from lambda_handler.model import Rejection
-from lambda_handler.reasons import REASONS
 from lambda_handler.settings import Settings
 from lambda_handler.validate import evaluate
 
@@ -53,8 +53,6 @@ LAKE_REASONS = {
     "(the config changed since?)",
     "unreadable": "a line under the error prefix that is not a Firehose error record",
 }
-COLUMNS = ["reason", "count", "devices", "meaning", "example"]
-TYPES = ["VARCHAR", "BIGINT", "VARCHAR", "VARCHAR", "VARCHAR"]
 
 
 @dataclass(frozen=True)
@@ -200,25 +198,8 @@ def scan(
 
 
 def report(found: Scan, device: str | None) -> Result:
-    """Refusals by reason, most frequent first (``failurequeue.quality``'s columns)."""
-    wanted = [r for r in found.refusals if _shown(r, device)]
-    groups: dict[str, list[Refusal]] = {}
-    for r in wanted:
-        groups.setdefault(r.reason, []).append(r)
-    rows = []
-    for reason, rs in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        devices = sorted({r.device for r in rs if r.device})
-        shown = ", ".join(devices[:5]) + (f" (+{len(devices) - 5})" if len(devices) > 5 else "")
-        rows.append(
-            {
-                "reason": reason,
-                "count": len(rs),
-                "devices": shown,
-                "meaning": REASONS.get(reason) or LAKE_REASONS.get(reason, ""),
-                "example": rs[0].detail,
-            }
-        )
-    return Result(list(COLUMNS), list(TYPES), rows)
+    """Refusals by reason, in the queue's ``quality`` table (probe records are hidden)."""
+    return by_reason([r for r in found.refusals if _shown(r, device)], LAKE_REASONS)
 
 
 def _shown(r: Refusal, device: str | None) -> bool:

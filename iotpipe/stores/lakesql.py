@@ -20,8 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from iotpipe.stores.base import literal, seconds
-from lambda_handler.enrich import PROBE_DEVICE_PREFIX
+from iotpipe.stores.base import device_filters, literal, seconds
 from lambda_handler.lakerow import column
 
 SKEW = timedelta(minutes=15)
@@ -76,11 +75,8 @@ class LakeScope:
         return source(self.database, self.table)
 
     def where(self, *extra: str) -> str:
-        parts = [time_filter(seconds(self.since), self.now), *extra]
-        if self.device is not None:
-            parts.append(f"device_id = {literal(self.device)}")
-        if not (self.device or "").startswith(PROBE_DEVICE_PREFIX):
-            parts.append(f"device_id NOT LIKE '{PROBE_DEVICE_PREFIX}%'")  # verify's probe rows
+        window = time_filter(seconds(self.since), self.now)
+        parts = [window, *extra, *device_filters("device_id", self.device)]
         return " AND ".join(parts)
 
 

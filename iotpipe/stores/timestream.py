@@ -30,7 +30,7 @@ from iotpipe import failurequeue
 from iotpipe.aws import error_message, is_not_found
 from iotpipe.errors import IotpipeError
 from iotpipe.resources.timeseries import closed_service_guard
-from iotpipe.stores.base import Result, literal
+from iotpipe.stores.base import Result, device_filters, literal
 from iotpipe.target import Deployment
 from lambda_handler.contract import MULTI_MEASURE_NAME
 from lambda_handler.enrich import PROBE_DEVICE_PREFIX as PROBE_DEVICE_PREFIX  # see there
@@ -103,13 +103,8 @@ def run(client: Any, sql: str) -> Result:
             query_id = page.get("QueryId") or query_id
             if not info and page.get("ColumnInfo"):
                 info = page["ColumnInfo"]
-                result.columns = [c["Name"] for c in info]
-                result.types = [_type_name(c["Type"]) for c in info]
-            for row in page.get("Rows", []):
-                data = row["Data"]
-                result.rows.append(
-                    {c["Name"]: value(d, c["Type"]) for c, d in zip(info, data, strict=True)}
-                )
+                result.set_columns(info, _type_name)
+            result.add_rows(info, (row["Data"] for row in page.get("Rows", [])), value)
             token = page.get("NextToken")
             if not token:
                 return result
@@ -136,11 +131,7 @@ class Scope:
         return source(self.database, self.table)
 
     def where(self, *extra: str) -> str:
-        parts = [f"time > ago({self.since})", *extra]
-        if self.device is not None:
-            parts.append(f"DeviceId = {literal(self.device)}")
-        if not (self.device or "").startswith(PROBE_DEVICE_PREFIX):
-            parts.append(f"DeviceId NOT LIKE '{PROBE_DEVICE_PREFIX}%'")  # verify's probe rows
+        parts = [f"time > ago({self.since})", *extra, *device_filters("DeviceId", self.device)]
         return " AND ".join(parts)
 
     def measure_filter(self) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 import duckdb
 import pytest
+from lake_contract import delivery_request
 from localaws_helpers import TRUST, make_zip, wait_for
 
 from iotpipe import lakeschema
@@ -95,56 +96,18 @@ def _lake(local_aws: Any, interval: int = 1) -> dict[str, Any]:
 
 
 def _create_delivery_stream(aws: Any, lake: dict[str, Any], size_mb: int = 64) -> str:
-    fh = aws.client("firehose")
-    out = fh.create_delivery_stream(
-        DeliveryStreamName=lake["name"],
-        DeliveryStreamType="KinesisStreamAsSource",
-        KinesisStreamSourceConfiguration={
-            "KinesisStreamARN": lake["stream_arn"],
-            "RoleARN": lake["role"],
-        },
-        ExtendedS3DestinationConfiguration={
-            "RoleARN": lake["role"],
-            "BucketARN": f"arn:aws:s3:::{lake['bucket']}",
-            "Prefix": lakeschema.FIREHOSE_PREFIX,
-            "ErrorOutputPrefix": lakeschema.FIREHOSE_ERROR_PREFIX,
-            "BufferingHints": {"IntervalInSeconds": lake["interval"], "SizeInMBs": size_mb},
-            "CompressionFormat": "UNCOMPRESSED",
-            "ProcessingConfiguration": {
-                "Enabled": True,
-                "Processors": [
-                    {
-                        "Type": "Lambda",
-                        "Parameters": [
-                            {"ParameterName": "LambdaArn", "ParameterValue": lake["fn_arn"]},
-                            {"ParameterName": "NumberOfRetries", "ParameterValue": "3"},
-                            {"ParameterName": "BufferSizeInMBs", "ParameterValue": "1"},
-                            {"ParameterName": "BufferIntervalInSeconds", "ParameterValue": "60"},
-                        ],
-                    }
-                ],
-            },
-            "DynamicPartitioningConfiguration": {
-                "Enabled": True,
-                "RetryOptions": {"DurationInSeconds": 300},
-            },
-            "DataFormatConversionConfiguration": {
-                "Enabled": True,
-                "SchemaConfiguration": {
-                    "RoleARN": lake["role"],
-                    "DatabaseName": lake["db"],
-                    "TableName": "telemetry",
-                    "Region": aws.region,
-                    "VersionId": "LATEST",
-                },
-                "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
-                "OutputFormatConfiguration": {
-                    "Serializer": {"ParquetSerDe": {"Compression": "SNAPPY"}}
-                },
-            },
-        },
+    request = delivery_request(
+        name=lake["name"],
+        stream_arn=lake["stream_arn"],
+        role=lake["role"],
+        bucket_arn=f"arn:aws:s3:::{lake['bucket']}",
+        function_arn=lake["fn_arn"],
+        database=lake["db"],
+        region=aws.region,
+        interval_s=lake["interval"],
+        size_mb=size_mb,
     )
-    return str(out["DeliveryStreamARN"])
+    return str(aws.client("firehose").create_delivery_stream(**request)["DeliveryStreamARN"])
 
 
 def _put(aws: Any, lake: dict[str, Any], messages: list[dict[str, Any]]) -> None:

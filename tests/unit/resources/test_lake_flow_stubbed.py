@@ -15,6 +15,7 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import ANY
 from fake_clock import FakeClock
+from lake_contract import delivery_request
 from resource_helpers import ACCOUNT, REGION, SUFFIX, Stubbed, add_error
 
 from iotpipe.cli.app import EXIT_USAGE, run_guarded
@@ -59,59 +60,17 @@ def description(status: str, **extra: Any) -> dict[str, Any]:
 
 
 def contract_request(names: Names) -> dict[str, Any]:
-    """notes/lake-contract.md's request, written out independently of the code."""
-    return {
-        "DeliveryStreamName": names.delivery_stream,
-        "DeliveryStreamType": "KinesisStreamAsSource",
-        "KinesisStreamSourceConfiguration": {
-            "KinesisStreamARN": names.stream_arn,
-            "RoleARN": ROLE,
-        },
-        "ExtendedS3DestinationConfiguration": {
-            "RoleARN": ROLE,
-            "BucketARN": names.bucket_arn,
-            "Prefix": "data/dt=!{partitionKeyFromLambda:dt}/hour=!{partitionKeyFromLambda:hour}/",
-            "ErrorOutputPrefix": "errors/!{firehose:error-output-type}/dt=!{timestamp:yyyy-MM-dd}/",
-            "BufferingHints": {"IntervalInSeconds": 60, "SizeInMBs": 64},
-            "CompressionFormat": "UNCOMPRESSED",
-            "ProcessingConfiguration": {
-                "Enabled": True,
-                "Processors": [
-                    {
-                        "Type": "Lambda",
-                        "Parameters": [
-                            {
-                                "ParameterName": "LambdaArn",
-                                "ParameterValue": names.transform_function_arn,
-                            },
-                            {"ParameterName": "NumberOfRetries", "ParameterValue": "3"},
-                            {"ParameterName": "BufferSizeInMBs", "ParameterValue": "1"},
-                            {"ParameterName": "BufferIntervalInSeconds", "ParameterValue": "60"},
-                        ],
-                    }
-                ],
-            },
-            "DynamicPartitioningConfiguration": {
-                "Enabled": True,
-                "RetryOptions": {"DurationInSeconds": 300},
-            },
-            "DataFormatConversionConfiguration": {
-                "Enabled": True,
-                "SchemaConfiguration": {
-                    "RoleARN": ROLE,
-                    "DatabaseName": f"iot_telemetry_lake_{SUFFIX}",
-                    "TableName": "telemetry",
-                    "Region": REGION,
-                    "VersionId": "LATEST",
-                },
-                "InputFormatConfiguration": {"Deserializer": {"OpenXJsonSerDe": {}}},
-                "OutputFormatConfiguration": {
-                    "Serializer": {"ParquetSerDe": {"Compression": "SNAPPY"}}
-                },
-            },
-        },
-        "Tags": [{"Key": "iotpipe:deployment", "Value": names.deployment}],
-    }
+    """notes/lake-contract.md's request for this deployment, tags included."""
+    request = delivery_request(
+        name=names.delivery_stream,
+        stream_arn=names.stream_arn,
+        role=ROLE,
+        bucket_arn=names.bucket_arn,
+        function_arn=names.transform_function_arn,
+        database=f"iot_telemetry_lake_{SUFFIX}",
+        region=REGION,
+    )
+    return {**request, "Tags": [{"Key": "iotpipe:deployment", "Value": names.deployment}]}
 
 
 # --- the delivery stream ----------------------------------------------------------------

@@ -25,6 +25,23 @@ def ctx_for(stubbed: Stubbed, clock: FakeClock, config: Config = LAKE) -> Contex
     return make_ctx(config, gateway=stubbed.gateway, clock=clock)
 
 
+@pytest.fixture
+def ctx(stubbed: Stubbed, clock: FakeClock) -> Context:
+    """The lake-enabled deployment over the stubbed gateway (clients are looked up lazily,
+    so a service stubbed after this is the one the kind talks to)."""
+    return ctx_for(stubbed, clock)
+
+
+@pytest.fixture
+def s3(stubbed: Stubbed) -> Stubber:
+    return stubbed.stub("s3")
+
+
+@pytest.fixture
+def athena(stubbed: Stubbed) -> Stubber:
+    return stubbed.stub("athena")
+
+
 def listing(s3: Stubber, bucket: str, *keys: str) -> None:
     """One ListObjectVersions answer (as ``empty`` asks for it) holding ``keys``."""
     versions = [{"Key": k, "VersionId": f"v-{k}", "Size": 3} for k in keys]
@@ -46,12 +63,10 @@ def deletes(s3: Stubber, bucket: str, *keys: str) -> None:
 
 # --- the bucket ----------------------------------------------------------------------------
 def test_bucket_not_empty_after_emptying_empties_once_more_then_deletes(
-    stubbed: Stubbed, clock: FakeClock
+    ctx: Context, s3: Stubber
 ) -> None:
     """Firehose flushed a buffer between the emptying and DeleteBucket."""
-    ctx = ctx_for(stubbed, clock)
     bucket = ctx.names.bucket
-    s3 = stubbed.stub("s3")
     listing(s3, bucket, "data/a")
     deletes(s3, bucket, "data/a")
     listing(s3, bucket)
@@ -67,11 +82,9 @@ def test_bucket_not_empty_after_emptying_empties_once_more_then_deletes(
 
 
 def test_bucket_still_not_empty_the_second_time_is_an_error_not_a_loop(
-    stubbed: Stubbed, clock: FakeClock
+    ctx: Context, s3: Stubber
 ) -> None:
-    ctx = ctx_for(stubbed, clock)
     bucket = ctx.names.bucket
-    s3 = stubbed.stub("s3")
     listing(s3, bucket)
     add_error(s3, "delete_bucket", "BucketNotEmpty", "not empty", 409)
     listing(s3, bucket)
@@ -81,11 +94,9 @@ def test_bucket_still_not_empty_the_second_time_is_an_error_not_a_loop(
 
 
 def test_access_denied_surfaces_from_describe_delete_and_contents(
-    stubbed: Stubbed, clock: FakeClock
+    ctx: Context, s3: Stubber
 ) -> None:
     """AccessDenied is not "no bucket": down must not report a bucket it could not read."""
-    ctx = ctx_for(stubbed, clock)
-    s3 = stubbed.stub("s3")
     add_error(s3, "get_bucket_location", "AccessDenied", "Access Denied", 403)
     add_error(s3, "list_object_versions", "AccessDenied", "Access Denied", 403)
     add_error(s3, "list_object_versions", "AccessDenied", "Access Denied", 403)
@@ -99,11 +110,9 @@ def test_access_denied_surfaces_from_describe_delete_and_contents(
 
 
 def test_keys_s3_refuses_to_delete_stop_the_emptying_with_a_sentence(
-    stubbed: Stubbed, clock: FakeClock
+    ctx: Context, s3: Stubber
 ) -> None:
-    ctx = ctx_for(stubbed, clock)
     bucket = ctx.names.bucket
-    s3 = stubbed.stub("s3")
     listing(s3, bucket, "data/a")
     refused = {"Key": "data/a", "Code": "AccessDenied", "Message": "Access Denied"}
     s3.add_response("delete_objects", {"Errors": [refused]}, {"Bucket": bucket, "Delete": ANY})
@@ -113,11 +122,7 @@ def test_keys_s3_refuses_to_delete_stop_the_emptying_with_a_sentence(
         LakeBucket(ctx).delete()
 
 
-def test_a_bucket_name_taken_by_another_account_is_explained(
-    stubbed: Stubbed, clock: FakeClock
-) -> None:
-    ctx = ctx_for(stubbed, clock)
-    s3 = stubbed.stub("s3")
+def test_a_bucket_name_taken_by_another_account_is_explained(ctx: Context, s3: Stubber) -> None:
     add_error(
         s3,
         "create_bucket",
@@ -153,8 +158,7 @@ def test_create_outside_us_east_1_states_the_location_constraint_then_protects(
 
 
 # --- the catalog ---------------------------------------------------------------------------
-def test_glue_access_denied_is_an_error_and_not_found(stubbed: Stubbed, clock: FakeClock) -> None:
-    ctx = ctx_for(stubbed, clock)
+def test_glue_access_denied_is_an_error_and_not_found(ctx: Context, stubbed: Stubbed) -> None:
     glue = stubbed.stub("glue")
     add_error(glue, "get_database", "AccessDeniedException", "not authorized", 400)
     with pytest.raises(ClientError, match="AccessDeniedException"):
@@ -166,10 +170,8 @@ WG_GONE = "WorkGroup iot-telemetry-athena-abc123 is not found."
 
 
 def test_aws_not_found_for_a_workgroup_is_absent_and_already_deleted(
-    stubbed: Stubbed, clock: FakeClock
+    ctx: Context, athena: Stubber
 ) -> None:
-    ctx = ctx_for(stubbed, clock)
-    athena = stubbed.stub("athena")
     add_error(athena, "get_work_group", "InvalidRequestException", WG_GONE)
     add_error(athena, "get_work_group", "InvalidRequestException", WG_GONE)
     wg = Workgroup(ctx)
@@ -178,18 +180,14 @@ def test_aws_not_found_for_a_workgroup_is_absent_and_already_deleted(
 
 
 def test_a_workgroup_deleted_between_the_read_and_the_delete_is_gone(
-    stubbed: Stubbed, clock: FakeClock
+    ctx: Context, athena: Stubber
 ) -> None:
-    ctx = ctx_for(stubbed, clock)
-    athena = stubbed.stub("athena")
     athena.add_response("get_work_group", {"WorkGroup": {"Name": ctx.names.workgroup}})
     add_error(athena, "delete_work_group", "InvalidRequestException", WG_GONE)
     assert Workgroup(ctx).delete() is False
 
 
-def test_other_invalid_requests_are_errors(stubbed: Stubbed, clock: FakeClock) -> None:
-    ctx = ctx_for(stubbed, clock)
-    athena = stubbed.stub("athena")
+def test_other_invalid_requests_are_errors(ctx: Context, athena: Stubber) -> None:
     add_error(athena, "get_work_group", "InvalidRequestException", "WorkGroup name is invalid")
     with pytest.raises(ClientError, match="invalid"):
         Workgroup(ctx).describe()
@@ -217,12 +215,10 @@ def test_update_sends_only_the_changed_settings(stubbed: Stubbed, clock: FakeClo
 
 
 def test_a_moved_results_location_is_put_back_with_its_encryption(
-    stubbed: Stubbed, clock: FakeClock
+    ctx: Context, athena: Stubber
 ) -> None:
-    ctx = ctx_for(stubbed, clock)
     wg = Workgroup(ctx)
     current = {**wg.desired(), "output_location": "s3://elsewhere/"}
-    athena = stubbed.stub("athena")
     athena.add_response(
         "update_work_group",
         {},
@@ -240,14 +236,12 @@ def test_a_moved_results_location_is_put_back_with_its_encryption(
 
 
 def test_create_of_an_existing_workgroup_reconciles_what_differs(
-    stubbed: Stubbed, clock: FakeClock
+    ctx: Context, athena: Stubber
 ) -> None:
     """A repeated `up` after CreateWorkGroup: AWS says "already created"; only the
     setting that differs is updated (here a cutoff someone changed by hand)."""
-    ctx = ctx_for(stubbed, clock)
     wg = Workgroup(ctx)
     want = wg.desired()
-    athena = stubbed.stub("athena")
     add_error(
         athena, "create_work_group", "InvalidRequestException", "WorkGroup is already created"
     )
