@@ -25,6 +25,7 @@ from iotpipe.resources.base import UP, Changes, Context, Discovery, Props, Resou
 from iotpipe.resources.common import get_or_none, wait
 from iotpipe.resources.errors import ResourceStateError
 from iotpipe.resources.lakeroles import lake_enabled
+from iotpipe.sizes import human_bytes
 from iotpipe.verdict import Check
 
 NO_BUCKET = ("NoSuchBucket", "404", "NotFound")
@@ -287,7 +288,7 @@ class LakeBucket(Resource):
         count, size = self.contents() or (0, 0)
         if not count:
             return None
-        return f"{count:,} objects ({size / 1e6:,.1f} MB) in bucket {self.name}"
+        return f"{count:,} objects ({human_bytes(size)}) in bucket {self.name}"
 
     def empty(self) -> int | None:
         """Delete every version and delete marker; the number deleted, or None when there

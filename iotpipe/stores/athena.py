@@ -24,13 +24,14 @@ from botocore.exceptions import ClientError
 from iotpipe import poll
 from iotpipe.aws import error_message
 from iotpipe.errors import IotpipeError
+from iotpipe.sizes import human_bytes
 from iotpipe.stores.base import Result
 
 DONE = ("SUCCEEDED", "FAILED", "CANCELLED")
 PAGE_ROWS = 1000  # GetQueryResults' MaxResults limit
 DEFAULT_TIMEOUT_S = 300.0
 # Athena's billing (REFERENCE.md 5): per MB rounded up, at least 10 MB per query.
-MIN_BILLED_BYTES = 10 * 1024**2
+MIN_BILLED_BYTES = 10_000_000  # decimal MB, like the API's own 10,000,000-byte cutoff minimum
 _INTEGERS = {"tinyint", "smallint", "integer", "int", "bigint"}
 _FLOATS = {"double", "real", "float"}
 _TYPE_NAMES = {
@@ -226,12 +227,3 @@ def scanned_note(execution: Mapping[str, Any]) -> str:
         f"Athena scanned {human_bytes(scanned)}{timing} "
         f"(billed as {human_bytes(billed)}: at least 10 MB a query)."
     )
-
-
-def human_bytes(n: float) -> str:
-    units = ("B", "KB", "MB", "GB", "TB")
-    i = 0
-    while n >= 1024 and i < len(units) - 1:
-        n /= 1024
-        i += 1
-    return f"{n:.0f} B" if i == 0 else f"{n:.1f} {units[i]}"

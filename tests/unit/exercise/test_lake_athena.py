@@ -116,7 +116,7 @@ def test_waits_through_every_non_final_state_on_the_injected_clock(states: list[
         }
     ]
     assert result.notes == [
-        "Athena scanned 3.0 MB in 1.5 s (billed as 10.0 MB: at least 10 MB a query)."
+        "Athena scanned 3.1 MB in 1.5 s (billed as 10.0 MB: at least 10 MB a query)."
     ]
 
 
