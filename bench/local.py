@@ -8,7 +8,10 @@ through a plain moto server with a mapping present (the baseline); put -> querya
 latency p50/p95; query latency over 100,000 rows; then (bench/quarantine.py) invoke time
 with 0 and 20,000 messages in the failure queue and ``query quality`` at 1,000 / 10,000 /
 100,000 quarantined messages beside the old peek-based way (``--quarantine-only``: just
-that section).
+that section); then (bench/durable.py) persistence beside ``--ephemeral``: PutRecords
+throughput, put -> queryable through ``iotpipe up`` + ``send-test``, RSS at 200,000 and
+``--retained`` messages, start time with them retained, recovery after ``kill -9``
+(``--durable-only``: just that section).
 Targets: start <= 1.5 s; >= 5,000 records/s and >= 15x the baseline; p95 <= batching
 window + 1 s; a grouped query over 100,000 rows <= 200 ms.
 """
@@ -31,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import durable as dbench  # bench/durable.py, beside this script
 from benchaws import create_timestream_table
 
 from iotpipe.local import lifecycle
@@ -249,9 +253,13 @@ def main() -> None:
     parser.add_argument("--queue-depth", type=int, default=20_000, help="for invoke times")
     parser.add_argument("--quality-depths", default="1000,10000,100000")
     parser.add_argument("--invocations", type=int, default=30, help="timed invokes per depth")
+    dbench.add_arguments(parser)
     args = parser.parse_args()
     if args.quarantine_only:
         quarantine_section(args)
+        return
+    if args.durable_only:
+        dbench.run(args)
         return
 
     home = Path(tempfile.mkdtemp(prefix="iotpipe-bench-"))
@@ -316,6 +324,7 @@ def main() -> None:
     )
     print(f"  status counts                  : {json.dumps(status.get('counts', {}))}")
     quarantine_section(args)
+    dbench.run(args)
 
 
 def quarantine_section(args: argparse.Namespace) -> None:

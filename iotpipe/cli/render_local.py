@@ -1,4 +1,4 @@
-"""How ``iotpipe local start|stop|status`` look: the same ``App`` consoles and formats as
+"""How ``iotpipe local start|stop|status|reset`` look: the same ``App`` consoles and formats as
 every other command (results on stdout, notes on stderr)."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from rich.table import Table
 from iotpipe.cli.app import App
 from iotpipe.local import inventory
 from iotpipe.local.lifecycle import LocalInfo
+from iotpipe.sizes import human_bytes
 
 _COUNTS = ("records_put", "invocations", "errors", "timestream_rows", "failure_queue_messages")
 
@@ -74,11 +75,44 @@ def status_tables(data: dict[str, Any], console: Console) -> None:
     c = data.get("counts", {})
     counts.add_row(*(str(c.get(k, 0)) for k in _COUNTS))
     console.print(counts)
+    persistence = data.get("persistence") or {}
     if "held" in data:
-        console.print(f"holds (in memory; lost on stop): {inventory.describe(data['held'])}")
+        where = (
+            "saved; kept on stop" if persistence.get("persistent") else "in memory; lost on stop"
+        )
+        console.print(f"holds ({where}): {inventory.describe(data['held'])}")
+    _render_persistence(persistence, console)
     _render_workers(data, console)
     if data.get("log"):
         console.print(f"log: {data['log']}")
+
+
+def _render_persistence(persistence: dict[str, Any], console: Console) -> None:
+    """Disk used per part and the oldest retained record: what ``local reset`` deletes."""
+    if not persistence.get("persistent"):
+        if persistence:
+            console.print("state: ephemeral (--ephemeral): nothing is written to disk")
+        return
+    parts = persistence.get("parts") or {}
+    total = sum(int(p.get("bytes") or 0) for p in parts.values())
+    console.print(f"[bold]state[/bold] in {persistence.get('dir')}  {human_bytes(total)}")
+    for name, part in parts.items():
+        oldest = part.get("oldest")
+        since = ""
+        if oldest:
+            since = "  oldest record " + time.strftime(
+                "%Y-%m-%d %H:%M:%S", time.localtime(float(oldest))
+            )
+        console.print(f"  {name}  {human_bytes(int(part.get('bytes') or 0))}{since}", markup=False)
+
+
+def render_reset(app: App, data_dir: Path, used: int, deleted: bool) -> None:
+    if app.output == "json":
+        app.print_json({"reset": deleted, "dir": str(data_dir), "bytes": used})
+    elif deleted:
+        click.echo(f"Deleted the embedded AWS's saved state ({human_bytes(used)} in {data_dir}).")
+    else:
+        click.echo(f"Nothing to reset: there is no saved state in {data_dir}.")
 
 
 def _render_workers(data: dict[str, Any], console: Console) -> None:

@@ -2,7 +2,9 @@
 
 Started detached by `iotpipe.local.lifecycle.start` (stdout/stderr already go to
 ``<home>/local.log``) or in the foreground by ``iotpipe local start --foreground``.
-Exit status 3 means moto changed under us (the message names the version).
+Exit status 3 means moto changed under us (the message names the version), 4 that the
+port is taken, 5 that the state under ``<home>/data/`` cannot be used as it is (the message
+says why and the ways out: ``iotpipe local reset`` or ``--ephemeral``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import os
 import sys
 from pathlib import Path
 
+from iotpipe.local.durable import StateError
+from iotpipe.local.lifecycle import STATE_EXIT
 from iotpipe.local.patching import PatchError
 
 
@@ -20,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--log", type=Path, default=None)
+    parser.add_argument("--ephemeral", action="store_true", help="in memory; write nothing")
     args = parser.parse_args(argv)
 
     try:
@@ -27,7 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         # when moto moved one (exit 3 and the message, not a traceback).
         from iotpipe.local.server import run
 
-        return run(args.home, args.port, args.log)
+        return run(args.home, args.port, args.log, args.ephemeral)
+    except StateError as e:
+        print(f"iotpipe local: {e}", file=sys.stderr, flush=True)
+        return STATE_EXIT
     except PatchError as e:
         print(f"iotpipe local: {e}", file=sys.stderr, flush=True)
         return 3

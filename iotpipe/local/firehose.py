@@ -7,7 +7,8 @@ later shard from its start), buffers by BufferingHints (`firehosebuffer`), and o
 flush runs the Lambda processor and writes one Parquet object per partition (`parquet`,
 schema from Glue) plus JSON-lines error objects. Nothing is lost or half-written: a
 flush's objects (keys included) are computed once and kept until all are in S3, a failed
-write is retried with backoff, and the shards' checkpoints advance only after the last.
+write is retried with backoff, and the shards' checkpoints advance only after the last
+(saved by `firehosestate`, so a restart resumes there).
 Not modelled: per-partition buffers (one per stream, split at flush), the processor's
 BufferIntervalInSeconds, S3 backup, CloudWatch error logging, partitionKeyFromQuery.
 """
@@ -23,10 +24,12 @@ from collections.abc import Callable
 from typing import Any
 
 from iotpipe.local import firehosebuffer as fb
+from iotpipe.local import firehosestate as fs
 from iotpipe.local import motointernals as moto
 from iotpipe.local import motointernals_lake as lake
 from iotpipe.local import parquet
 from iotpipe.local.counters import COUNTERS
+from iotpipe.local.firehosestate import CHECKPOINTS
 from iotpipe.local.functions import FunctionPool
 from iotpipe.local.kinesispatch import PUT_SIGNAL, shard_records
 from iotpipe.poll import Backoff
@@ -282,6 +285,7 @@ class Delivery(threading.Thread):
         self.stats["flushes"] += 1
         COUNTERS.add("firehose_objects", sum(o.stats["objects"] for o in box.outputs))
         self.checkpoint = dict(box.covers)
+        CHECKPOINTS.put(self.ds, self.checkpoint)  # durable: a restart resumes here
         self.outbox = None
         self.last_error = ""
         self.last_flush_at = self.clock()
@@ -375,7 +379,9 @@ class FirehoseManager:
             for arn, (account, region, ds) in found.items():
                 if arn in self._deliveries:
                     continue
-                starts = self._starts.setdefault(id(ds), self._latest(ds))
+                starts = self._starts.get(id(ds)) or CHECKPOINTS.get(ds) or self._latest(ds)
+                self._starts[id(ds)] = starts
+                CHECKPOINTS.put(ds, starts, {fs.key(d) for _, _, d in found.values()})
                 delivery = Delivery(self, account, region, ds, starts)
                 self._deliveries[arn] = delivery
                 delivery.start()

@@ -16,7 +16,6 @@ invoke returns once the worker's log of it has been read, so its metrics are in.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
@@ -27,76 +26,23 @@ import threading
 import time
 import uuid
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from iotpipe.local import metrics
 from iotpipe.local import motointernals as moto
 from iotpipe.local.counters import COUNTERS
+from iotpipe.local.functionspec import FunctionSpec, InvokeResult, Stats
 
 REPORT_WAIT_S = 2.0  # at most, for the log of an invoke that answered
+# One unpack at a time: a worker starting while another re-extracts the same code dir
+# imports half-written (truncated) modules ("cannot import name ...").
+_UNPACK_LOCK = threading.Lock()
 FAILURE_COUNTERS = {
     "error": "function_errors",
     "timeout": "function_timeouts",
     "crash": "function_crashes",
 }
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """Everything about a deployed function that its worker depends on."""
-
-    name: str
-    arn: str
-    account: str
-    region: str
-    handler: str
-    runtime: str
-    timeout_s: float
-    memory_mb: int
-    env: tuple[tuple[str, str], ...]
-    code_sha: str
-    role: str
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.account, self.region, self.name)
-
-    @classmethod
-    def from_moto(cls, fn: Any) -> FunctionSpec:
-        return cls(
-            name=fn.function_name,
-            arn=fn.function_arn,
-            account=fn.account_id,
-            region=fn.region,
-            handler=fn.handler or "",
-            runtime=fn.run_time or "",
-            timeout_s=float(fn.timeout or 3),
-            memory_mb=int(fn.memory_size or 128),
-            env=tuple(sorted((fn.environment_vars or {}).items())),
-            code_sha=getattr(fn, "code_digest", "") or hashlib.sha256(fn.code_bytes).hexdigest(),
-            role=fn.role,
-        )
-
-
-@dataclass
-class InvokeResult:
-    ok: bool
-    payload: Any = None
-    error: dict[str, Any] | None = None
-    kind: str = "ok"  # ok | error | timeout | crash
-    duration_ms: float = 0.0
-
-
-@dataclass
-class _Stats:
-    invocations: int = 0
-    errors: int = 0
-    timeouts: int = 0
-    crashes: int = 0
-    restarts: int = 0
-    last_error: str = ""
 
 
 class FunctionWorker:
@@ -110,7 +56,7 @@ class FunctionWorker:
         self._proc: subprocess.Popen[bytes] | None = None
         self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._lock = threading.Lock()
-        self.stats = _Stats()
+        self.stats = Stats()
         self._pending: list[tuple[str, int, str]] = []
         self._pending_lock = threading.Lock()
         self._reported: dict[str, threading.Event] = {}
@@ -120,11 +66,12 @@ class FunctionWorker:
     # -- process management ---------------------------------------------------------
     def _code_dir(self) -> Path:
         target = self._home / "functions" / f"{self.spec.name}-{self.spec.code_sha[:12]}"
-        if not (target / ".unpacked").exists():
-            target.mkdir(parents=True, exist_ok=True)
-            with zipfile.ZipFile(io.BytesIO(self._code)) as zf:
-                zf.extractall(target)
-            (target / ".unpacked").write_text(self.spec.code_sha)
+        with _UNPACK_LOCK:
+            if not (target / ".unpacked").exists():
+                target.mkdir(parents=True, exist_ok=True)
+                with zipfile.ZipFile(io.BytesIO(self._code)) as zf:
+                    zf.extractall(target)
+                (target / ".unpacked").write_text(self.spec.code_sha)
         return target
 
     def _environment(self) -> dict[str, str]:
@@ -224,6 +171,9 @@ class FunctionWorker:
         return self._proc.pid if self._proc and self._proc.poll() is None else None
 
     # -- invocation -----------------------------------------------------------------
+    def busy(self) -> bool:
+        return self._lock.locked()
+
     def invoke(self, event: Any) -> InvokeResult:
         with self._lock:
             return self._invoke(event)
@@ -307,13 +257,23 @@ def _to_cloudwatch(spec: FunctionSpec, stream: str, events: list[dict[str, Any]]
         moto.put_log_events(spec.account, spec.region, f"/aws/lambda/{spec.name}", stream, events)
 
 
+SPARES = 3  # extra workers per function, for invokes that overlap (pollers of other shards)
+
+
 class FunctionPool:
-    """All workers of the emulator, keyed by (account, region, function name)."""
+    """All workers of the emulator, keyed by (account, region, function name).
+
+    Like Lambda's execution environments: an invoke that arrives while the function's
+    worker is busy gets a spare worker (up to `SPARES`, then it waits for the first one),
+    so the pollers of a stream's shards run their batches in parallel instead of queueing
+    behind one process. Spares share the primary's spec, stats and log.
+    """
 
     def __init__(self, home: Path, endpoint: str) -> None:
         self.home = home
         self.endpoint = endpoint
         self._workers: dict[tuple[str, str, str], FunctionWorker] = {}
+        self._spares: dict[tuple[str, str, str], list[FunctionWorker]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         threading.Thread(target=self._flush_loop, name="function-logs", daemon=True).start()
@@ -322,7 +282,9 @@ class FunctionPool:
         while not self._stop.wait(0.5):
             with self._lock:
                 workers = list(self._workers.values())
-            for w in workers:
+            with self._lock:
+                spares = [w for ws in self._spares.values() for w in ws]
+            for w in workers + spares:
                 w.flush_logs()
 
     def worker_for(self, fn: Any) -> FunctionWorker:
@@ -332,6 +294,8 @@ class FunctionPool:
             worker = self._workers.get(key)
             if worker is not None and worker.spec != spec:
                 worker.kill()  # code or configuration changed: next invoke is a cold start
+                for spare in self._spares.pop(key, []):
+                    spare.kill()
                 fresh = FunctionWorker(spec, fn.code_bytes, self.home, self.endpoint)
                 fresh.stats = worker.stats
                 worker = self._workers[key] = fresh
@@ -341,7 +305,26 @@ class FunctionPool:
             return worker
 
     def invoke(self, fn: Any, event: Any) -> InvokeResult:
-        return self.worker_for(fn).invoke(event)
+        primary = self.worker_for(fn)
+        worker = self._free_worker(fn, primary)
+        return worker.invoke(event)
+
+    def _free_worker(self, fn: Any, primary: FunctionWorker) -> FunctionWorker:
+        """The primary if idle, else an idle (or new) spare, else the primary (wait)."""
+        if not primary.busy():
+            return primary
+        key = primary.spec.key
+        with self._lock:
+            spares = self._spares.setdefault(key, [])
+            for spare in spares:
+                if not spare.busy():
+                    return spare
+            if len(spares) >= SPARES:
+                return primary
+            spare = FunctionWorker(primary.spec, fn.code_bytes, self.home, self.endpoint)
+            spare.stats = primary.stats
+            spares.append(spare)
+            return spare
 
     def stats(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -369,6 +352,7 @@ class FunctionPool:
         with self._lock:
             gone = [key for key in self._workers if key not in live]
             workers = [self._workers.pop(key) for key in gone]
+            workers += [w for key in gone for w in self._spares.pop(key, [])]
         for w in workers:
             w.kill()
 
@@ -379,5 +363,7 @@ class FunctionPool:
     def shutdown_workers(self) -> None:
         with self._lock:
             workers, self._workers = list(self._workers.values()), {}
+            workers += [w for ws in self._spares.values() for w in ws]
+            self._spares = {}
         for w in workers:
             w.kill()

@@ -1,9 +1,11 @@
 """What the embedded AWS holds right now, for ``local status`` and for ``local stop``.
 
-The emulator keeps everything in memory: stopping it loses every resource and record in
-it. ``iotpipe local stop`` therefore asks first when there is anything to lose, and this
-is how it knows (counters such as ``records_put`` count what flowed through, not what is
-still there). Reads moto's backends in place (`motointernals`), as the rest of status does.
+It saves what it holds under ``<home>/data/`` (`durable`), so a stop loses nothing; run
+``--ephemeral`` it keeps everything in memory and a stop loses every resource and record
+in it. ``iotpipe local stop`` of an ephemeral emulator therefore asks first when there is
+anything to lose, and this is how it knows (counters such as ``records_put`` count what
+flowed through, not what is still there). Reads moto's backends in place
+(`motointernals`), as the rest of status does.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from iotpipe.local.runtime import RUNTIME
 
 
 def held() -> dict[str, int]:
-    """Counts of what a stop would lose: resources by kind, and the data in them."""
+    """Counts of what it holds (what a stop of an ephemeral one loses): resources by kind,
+    and the data in them."""
     # Deferred: it imports moto (half a second), and the CLI imports this module for
     # `describe` only; `held` runs in the emulator.
     from iotpipe.local import motointernals as moto

@@ -11,6 +11,9 @@ moto's shard iterators are MIME base64 with a newline in them, so the recipe's
 are unpadded base64url (``[A-Za-z0-9_-]``), and GetRecords still reads moto's form. A
 record over 1 MiB (data + partition key) is refused as Kinesis refuses it; moto only
 checked that in PutRecords.
+
+A shard's records are not moto's dict but a `kinesisstore` store (segment files on disk,
+or in memory ``--ephemeral``); PutRecord(s) answer only once their records are durable.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from iotpipe.local import kinesisstore
 from iotpipe.local import motointernals as moto
 from iotpipe.local.counters import COUNTERS
 from iotpipe.local.patching import service
@@ -58,18 +62,36 @@ def shard_records(shard: Any, after: int, limit: int) -> list[Any]:
     Relies on the patched put: a shard's sequence numbers are consecutive integers.
     """
     records = moto.shard_records(shard)
-    first = edge_key(records)
-    if first is None:
-        return []
-    seq = max(after + 1, first)
-    out: list[Any] = []
-    while len(out) < limit:
-        rec = records.get(seq)
-        if rec is None:
-            break
-        out.append(rec)
-        seq += 1
-    return out
+    if isinstance(records, kinesisstore.MemoryRecords | kinesisstore.DiskRecords):
+        return records.read_after(after, limit)
+    first = edge_key(records)  # a shard moto made and nothing was put into yet
+    return [] if first is None else kinesisstore.MemoryRecords(records).read_after(after, limit)
+
+
+def store_of(stream: Any, shard: Any) -> Any:
+    """The shard's record store (`kinesisstore`), put in place of moto's dict on first use."""
+    records = moto.shard_records(shard)
+    if not isinstance(records, kinesisstore.MemoryRecords | kinesisstore.DiskRecords):
+        records = kinesisstore.records_for(moto.shard_key(stream, shard))
+        if isinstance(records, kinesisstore.MemoryRecords):
+            records.update(moto.shard_records(shard))
+        moto.set_shard_records(shard, records)
+    records.retention_s = float(stream.retention_period_hours) * 3600
+    return records
+
+
+kinesisstore.MAKE[:] = [lambda s: moto.record_from(*s)]
+
+
+def attach_restored() -> None:
+    """Every restored shard reads its files, also one never written to before the last
+    snapshot (its pickle holds moto's empty dict): the pollers read shards directly."""
+    for stream in moto.all_streams():
+        for shard in moto.shards(stream):
+            store_of(stream, shard)
+
+
+kinesisstore.ON_OPEN[:] = [attach_restored]
 
 
 @KINESIS.patch(moto.Shard, "get_max_sequence_number")
@@ -80,6 +102,24 @@ def max_seq(self: Any) -> int:
 @KINESIS.patch(moto.Shard, "get_min_sequence_number")
 def min_seq(self: Any) -> int:
     return edge_key(moto.shard_records(self)) or 0
+
+
+@KINESIS.patch(moto.Shard, "get_sequence_number_at")
+def seq_at(self: Any, at_timestamp: float) -> int:
+    """The last sequence number before ``at_timestamp`` (0: none), by bisection: O(log n)."""
+    store = moto.shard_records(self)
+    first, last = edge_key(store), edge_key(store, last=True)
+    if first is None or last is None or at_timestamp <= store[first].created_at:
+        return 0
+    lo, hi = first, last + 1  # find the first record at or after the timestamp
+    while lo < hi:
+        mid = (lo + hi) // 2
+        rec = store.get(mid)
+        if rec is not None and rec.created_at < at_timestamp:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo - 1
 
 
 @KINESIS.patch(moto.Shard, "get_records")
@@ -175,6 +215,7 @@ def backend_get_records(
         stream_arn=stream_arn, stream_name=None if stream_arn or name == "None" else name
     )
     shard = stream.get_shard(shard_id)  # ResourceNotFoundException if it is gone
+    store_of(stream, shard)  # restored shards learn their retention
     records, last_seq, behind = shard.get_records(last, limit)
     return encode_iterator(stream.stream_name, shard.shard_id, last_seq), records, behind
 
@@ -183,13 +224,20 @@ def backend_get_records(
 def put_record(self: Any, partition_key: str, explicit_hash_key: str, data: str) -> tuple[str, str]:
     check_record_size(partition_key, data)
     shard = self.get_shard_for_key(partition_key, explicit_hash_key)
-    store = moto.shard_records(shard)
+    store = store_of(self, shard)
     with _PUT_LOCK:
-        if store:
-            seq = next(reversed(store)) + 1
+        newest = edge_key(store, last=True) if isinstance(store, dict) else store.log.last()
+        if newest is not None:
+            seq = newest + 1
         else:
             seq = SEQ_BASE + moto.shard_index(shard) * SEQ_SHARD_SPAN + 1
-        store[seq] = moto.new_record(partition_key, data, seq, explicit_hash_key)
+        record = (
+            None
+            if isinstance(store, kinesisstore.DiskRecords)
+            else (moto.new_record(partition_key, data, seq, explicit_hash_key))
+        )
+        ticket = store.put(seq, partition_key, explicit_hash_key, data, record)
+    kinesisstore.pending(store, ticket)  # the response waits (`wait_pending`)
     COUNTERS.add("records_put")
     notify_put()
     return str(seq), shard.shard_id
@@ -199,7 +247,29 @@ def put_record(self: Any, partition_key: str, explicit_hash_key: str, data: str)
 def put_records_response(self: Any) -> str:
     """PutRecords answered as plain JSON: moto's model-driven serializer is ~70% of its cost."""
     body = moto.request_body(self)  # once (moto's _get_param parses it per parameter)
-    result = self.kinesis_backend.put_records(
-        body.get("StreamARN"), body.get("StreamName"), body.get("Records") or []
-    )
+    try:
+        result = self.kinesis_backend.put_records(
+            body.get("StreamARN"), body.get("StreamName"), body.get("Records") or []
+        )
+    finally:
+        kinesisstore.wait_pending()  # durable before acknowledged (one shared fsync)
     return json.dumps(result)
+
+
+@KINESIS.patch(moto.KinesisResponse, "put_record", pass_original=True)
+def put_record_response(original: Callable[[Any], Any], self: Any) -> Any:
+    """PutRecord acknowledged only once its record is durable."""
+    try:
+        return original(self)
+    finally:
+        kinesisstore.wait_pending()
+
+
+@KINESIS.patch(moto.KinesisBackend, "delete_stream", pass_original=True)
+def delete_stream(
+    original: Callable[..., Any], self: Any, stream_arn: str | None, stream_name: str | None
+) -> Any:
+    """A deleted stream's records go with it (its files too)."""
+    stream = original(self, stream_arn, stream_name)
+    kinesisstore.drop_stream(stream.account_id, stream.region, stream.stream_name)
+    return stream

@@ -32,6 +32,8 @@ from iotpipe.local.patching import PatchError
 from iotpipe.poll import Backoff, Clock, TimedOut, until
 
 READY_TIMEOUT_S = 30.0
+PORT_FILE = "local.port"  # the last start's port, reused by the next start without --port
+STATE_EXIT = 5  # `python -m iotpipe.local`: the state directory cannot be used as it is
 STOP_TIMEOUT_S = 10.0
 READY_BACKOFF = Backoff(first=0.02, factor=1.5, cap=0.2)  # quick at first: starts take ~1 s
 GONE_BACKOFF = Backoff.fixed(0.02)
@@ -173,24 +175,31 @@ def _running(home: Path) -> LocalInfo | None:
 
 
 # -- public API -------------------------------------------------------------------------
-def start(home: Path, port: int = 0, foreground: bool = False) -> LocalInfo:
+def start(
+    home: Path, port: int = 0, foreground: bool = False, ephemeral: bool = False
+) -> LocalInfo:
     """Start the emulator (background unless `foreground`); raise LocalError if running.
 
-    In the foreground this returns when the emulator stops (SIGINT/SIGTERM).
+    In the foreground this returns when the emulator stops (SIGINT/SIGTERM). `ephemeral`
+    keeps everything in memory and leaves ``<home>/data/`` alone.
     """
     home = home.resolve()
     with _start_lock(home):
         if not foreground:
-            return _start_locked(home, port)
+            return _start_locked(home, port, ephemeral)
         _refuse_if_running(home)
         _check_port(port)
     started = time.time()
     try:
         # Deferred: it loads moto (and a moto that moved a class raises PatchError here);
         # only a foreground start, which becomes the emulator, needs it.
+        from iotpipe.local.durable import StateError
         from iotpipe.local.server import run
 
-        run(home, port, None)
+        try:
+            run(home, port, None, ephemeral)
+        except StateError as e:
+            raise LocalError(str(e)) from None
     except PatchError as e:
         raise LocalError(str(e)) from None
     except OSError as e:
@@ -207,24 +216,18 @@ def _refuse_if_running(home: Path) -> None:
         )
 
 
-def _start_locked(home: Path, port: int) -> LocalInfo:
+def _start_locked(home: Path, port: int, ephemeral: bool = False) -> LocalInfo:
     """Spawn the detached emulator and wait until it answers (caller holds the lock)."""
     _refuse_if_running(home)
     _check_port(port)
+    port = port or _previous_port(home)
     log = home / "local.log"
+    command = [sys.executable, "-m", "iotpipe.local", "--home", str(home), "--port", str(port)]
+    command += ["--log", str(log)] + (["--ephemeral"] if ephemeral else [])
     with open(log, "ab") as out:
+        started_at = out.tell()
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "iotpipe.local",
-                "--home",
-                str(home),
-                "--port",
-                str(port),
-                "--log",
-                str(log),
-            ],
+            command,
             start_new_session=True,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -233,14 +236,52 @@ def _start_locked(home: Path, port: int) -> LocalInfo:
             cwd=home,
         )
     _CHILDREN[proc.pid] = proc
-    return _wait_ready(home, proc, log)
+    info = _wait_ready(home, proc, log, started_at)
+    with contextlib.suppress(OSError):
+        (home / PORT_FILE).write_text(str(info.port))
+    return info
 
 
-def _wait_ready(home: Path, proc: subprocess.Popen[bytes], log: Path) -> LocalInfo:
+def _previous_port(home: Path) -> int:
+    """The port of the last start, if it is free: what the saved state's URLs name.
+
+    Queue URLs (in IoT rules' error actions, functions' environments) and a user's
+    exported AWS_ENDPOINT_URL carry the endpoint; a restart on the same port keeps them
+    right. 0 (any free port) when there was none or it is taken.
+    """
+    try:
+        port = int((home / PORT_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return 0
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return 0
+    return port
+
+
+def _refusal(log: Path, offset: int) -> str | None:
+    """The one-line reason the emulator gave for refusing its state (exit STATE_EXIT)."""
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(offset)
+            lines = fh.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    found = [line for line in lines if line.startswith("iotpipe local: ")]
+    return found[-1].removeprefix("iotpipe local: ") if found else None
+
+
+def _wait_ready(home: Path, proc: subprocess.Popen[bytes], log: Path, offset: int = 0) -> LocalInfo:
     def ready() -> LocalInfo | None:
         code = proc.poll()
         if code is not None:
             _CHILDREN.pop(proc.pid, None)
+            why = _refusal(log, offset) if code == STATE_EXIT else None
+            if why:
+                raise LocalError(why)
             raise LocalError(
                 f"the embedded AWS exited during start (status {code}). Log {log}:\n"
                 + _log_tail(log)

@@ -22,6 +22,7 @@ into them while pollers and status readers walk them.
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -195,6 +196,34 @@ def new_record(partition_key: str, data: str, seq: int, explicit_hash_key: str) 
     return Record(partition_key, data, seq, explicit_hash_key)
 
 
+def record_from(
+    seq: int, arrival: float, partition_key: str, explicit_hash_key: str | None, data: str
+) -> Any:
+    """A moto Record as it was stored (its arrival time kept; no constructor: it stamps now)."""
+    record = Record.__new__(Record)
+    record.__dict__.update(
+        partition_key=partition_key,
+        data=data,
+        sequence_number=seq,
+        explicit_hash_key=explicit_hash_key,
+        created_at_datetime=datetime.datetime.fromtimestamp(arrival, datetime.UTC).replace(
+            tzinfo=None
+        ),
+        created_at=arrival,
+    )
+    return record
+
+
+def set_shard_records(shard: Any, records: Any) -> None:
+    """Give the shard its record store (`kinesisstore`) in place of moto's OrderedDict."""
+    shard.records = records
+
+
+def shard_key(stream: Any, shard: Any) -> tuple[str, str, str, str]:
+    """(account, region, stream name, shard id): where the shard's records live."""
+    return (stream.account_id, stream.region, stream.stream_name, shard.shard_id)
+
+
 def unmap_from_streams(account: str, region: str, esm: Any) -> None:
     """Drop a deleted mapping from the stream that still holds it (moto forgets to)."""
     arn = esm.event_source_arn
@@ -236,6 +265,13 @@ def queue_depth(account: str, region: str, queue_name: str) -> int:
     """Messages in a queue (visible and in flight), 0 if it does not exist."""
     queue = sqs_backends[account][region].queues.get(queue_name)
     return 0 if queue is None else queued(queue)
+
+
+class Unavailable(JsonRESTError):
+    code = 503  # AWS-shaped ServiceUnavailable: not done (a full disk, say), retry later
+
+    def __init__(self, message: str) -> None:
+        super().__init__("ServiceUnavailable", message)
 
 
 def send_message(account: str, region: str, queue_name: str, body: str) -> None:

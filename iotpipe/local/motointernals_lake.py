@@ -23,10 +23,21 @@ with moto_imports():
     from moto.firehose.exceptions import InvalidArgumentException
     from moto.firehose.models import DeliveryStream, FirehoseBackend, firehose_backends
     from moto.glue.models import glue_backends
-    from moto.s3.models import s3_backends
+    from moto.s3.exceptions import S3ClientError
+    from moto.s3.models import FakeKey, S3Backend, s3_backends
+    from moto.s3.utils import _VersionedKeyStore
     from moto.utilities.utils import get_partition
 
-__all__ = ["DeliveryStream", "FirehoseBackend", "InvalidArgumentException"]
+__all__ = [
+    "DeliveryStream",
+    "FakeKey",
+    "FirehoseBackend",
+    "InvalidArgumentException",
+    "KeyStore",
+    "S3Backend",
+]
+
+KeyStore = _VersionedKeyStore  # a bucket's keys: key -> [versions], oldest first
 
 KINESIS_SOURCE = "KinesisStreamAsSource"
 
@@ -124,6 +135,60 @@ def list_keys(account: str, region: str, bucket: str, prefix: str = "") -> list[
     backend = _s3(account, region)
     found = backend.get_bucket(bucket)
     return sorted(k for k in list(found.keys.keys()) if k.startswith(prefix))
+
+
+def all_buckets() -> list[tuple[str, Any]]:
+    """("account/partition/bucket", FakeBucket) for every bucket everywhere."""
+    return [
+        (f"{account}/{partition}/{name}", bucket)
+        for account, per_partition in list(s3_backends.items())
+        for partition, backend in list(per_partition.items())
+        for name, bucket in list(backend.buckets.items())
+    ]
+
+
+def bucket_id(backend: Any, bucket_name: str) -> str:
+    return f"{backend.account_id}/{backend.partition}/{bucket_name}"
+
+
+def key_bucket_id(key: Any) -> str | None:
+    """The bucket id of a FakeKey, None for what is not an object (a delete marker)."""
+    if not isinstance(key, FakeKey) or key.bucket_name is None:
+        return None
+    return f"{key.account_id}/{key.partition}/{key.bucket_name}"
+
+
+def key_bytes(key: Any) -> bytes:
+    return bytes(key.value)
+
+
+def key_state(key: Any) -> dict[str, Any]:
+    """A FakeKey's metadata without its bytes, buffer, lock or multipart parts."""
+    skip = {"_value_buffer", "lock", "value"}
+    state = {k: v for k, v in key.__dict__.items() if k not in skip}
+    state["multipart"] = None  # its parts hold the bytes again
+    return state
+
+
+def key_from(state: dict[str, Any], data: bytes) -> Any:
+    """A FakeKey back from `key_state` and its bytes (moto's own unpickling path)."""
+    key = FakeKey.__new__(FakeKey)
+    key.__setstate__({**state, "value": data})  # type: ignore[attr-defined]
+    return key
+
+
+def set_keys(bucket: Any, versions: list[tuple[str, Any]]) -> None:
+    """Replace a bucket's keys with these (key, FakeKey) versions, oldest first."""
+    fresh = _VersionedKeyStore()
+    for name, key in versions:
+        dict.setdefault(fresh, name, []).append(key)
+    bucket.keys = fresh
+
+
+class S3Unavailable(S3ClientError):
+    """The object could not be stored (a full disk): an AWS-shaped ServiceUnavailable."""
+
+    code = "ServiceUnavailable"
 
 
 # -- Glue ----------------------------------------------------------------------------------

@@ -17,7 +17,12 @@ What is changed and why:
 - SQS (`sqspatch`, `sqsread`): a queue's attributes compute the message counts only when
   read, so SendMessage (which reads one attribute) no longer scans every queued message;
   a message's visible/delayed checks (every receive and count scans the queue with them)
-  read ``time.time()`` instead of building two datetimes per message.
+  read ``time.time()`` instead of building two datetimes per message; with persistence
+  on, every message change is committed to `sqsstore` (`sqsdurable`).
+- Logs (`logstore`): with persistence on, a log stream keeps its newest events only, and
+  they are saved to disk periodically and at stop.
+- S3 (`s3durable`): with persistence on, every object version is written to `s3store`
+  (blob file + index row) before moto holds it; deletes remove it.
 - IoT certificates (`iotcerts`): CreateKeysAndCertificate and CreateCertificateFromCsr
   return certificates the emulator's CA issued (so its MQTT broker can verify them), with
   IoT's certificateId (SHA-256 of the DER); DescribeEndpoint's data endpoints are the
@@ -51,7 +56,10 @@ from iotpipe.local import (
     iotpatch,
     kinesispatch,
     lambdapatch,
+    logstore,
+    s3durable,
     serverpatch,
+    sqsdurable,
     sqspatch,
     sqsread,
     tspatch,
@@ -66,6 +74,9 @@ MODULES: tuple[ModuleType, ...] = (
     kinesispatch,
     sqspatch,
     sqsread,
+    sqsdurable,
+    logstore,
+    s3durable,
     lambdapatch,
     tspatch,
     iotpatch,

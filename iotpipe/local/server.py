@@ -11,10 +11,15 @@ only in ``local.json`` (mode 0600). Extra routes, answered before moto sees the 
 ``GET /_iotpipe/health`` (readiness probe, open) and ``GET /_iotpipe/status`` (counters
 JSON, token). ``POST /moto-api/reset`` (token) also clears the DuckDB store, workers and
 pollers.
+
+Persistence (`durable.PERSISTENCE`) is opened before serving (restoring every part) and
+closed after the pollers stop; a control-plane change (`requestkind`) is answered only
+once the control snapshot holds it (`snapshot`), unless ``--ephemeral``.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -27,16 +32,18 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
-from iotpipe.local import athenapatch, inventory, patches
+from iotpipe.local import athenapatch, inventory, patches, snapshot
 from iotpipe.local import motointernals as moto
 from iotpipe.local.athenaplan import AthenaEngine
 from iotpipe.local.counters import COUNTERS
+from iotpipe.local.durable import PERSISTENCE
 from iotpipe.local.esm import EsmManager
 from iotpipe.local.failures import queue_from_url
 from iotpipe.local.firehose import FirehoseManager
 from iotpipe.local.functions import FunctionPool
 from iotpipe.local.guard import MQTT_INFO, guarded
 from iotpipe.local.mqttd import MqttService
+from iotpipe.local.requestkind import Kind, classify
 from iotpipe.local.runtime import RUNTIME
 from iotpipe.local.tsquery import QueryEngine
 from iotpipe.local.tsstore import store
@@ -87,10 +94,33 @@ class Emulator:
             if path == MQTT_INFO:
                 return _reply(start_response, "200 OK", self.mqtt_info())
             return _reply(start_response, "404 Not Found", {"error": "unknown route"})
-        result = self._moto(environ, start_response)
         if path == "/moto-api/reset" and environ.get("REQUEST_METHOD") == "POST":
+            result = self._moto(environ, start_response)
             self.reset_extensions()
-        return result
+            snapshot.CONTROL.after_mutation()  # the persisted state is moto's, reset too
+            return result
+        if not PERSISTENCE.enabled:
+            return self._moto(environ, start_response)
+        kind = classify(environ)
+        if kind is Kind.CONTROL:
+            return self._durable(environ, start_response)
+        if kind is Kind.DATA:
+            snapshot.CONTROL.mark_dirty()
+        return self._moto(environ, start_response)
+
+    def _durable(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """A control-plane change: its reply goes out only once the snapshot holds it."""
+        held: list[Any] = []
+        body = list(self._moto(environ, lambda *args: held.append(args)))
+        if not held:  # moto always answers; never acknowledge what it did not
+            return _reply(start_response, "500 Internal Server Error", {"error": "no reply"})
+        if str(held[0][0]).startswith("2"):
+            try:
+                snapshot.CONTROL.after_mutation()
+            except Exception as exc:  # not acknowledged: the client sees why
+                return _reply(start_response, "503 Service Unavailable", _unsaved(exc))
+        start_response(*held[0])
+        return body
 
     def reset_extensions(self) -> None:
         """Forget everything built on moto's state after moto's own reset."""
@@ -134,6 +164,7 @@ class Emulator:
             "delivery_streams": RUNTIME.firehose.status(),
             "failure_queues": queues,
             "mqtt": self.mqtt.info(),
+            "persistence": {**PERSISTENCE.usage(), "snapshot": snapshot.CONTROL.stats()},
         }
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -182,6 +213,15 @@ def failure_queues() -> list[dict[str, Any]]:
     ]
 
 
+def _unsaved(exc: Exception) -> dict[str, str]:
+    """The AWS-shaped error of a change that was made but could not be made durable."""
+    where = PERSISTENCE.root
+    message = f"the embedded AWS could not save its state in {where}: {exc}"
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        message = f"the embedded AWS's disk is full ({where}): free space and retry ({exc})"
+    return {"__type": "ServiceUnavailable", "message": message, "Message": message}
+
+
 def _reply(start_response: Any, status: str, body: Any) -> list[bytes]:
     data = json.dumps(body).encode()
     start_response(
@@ -190,11 +230,20 @@ def _reply(start_response: Any, status: str, body: Any) -> list[bytes]:
     return [data]
 
 
-def run(home: Path, port: int = 0, log_path: Path | None = None) -> int:
-    """Serve until SIGTERM/SIGINT; the process behind ``iotpipe local start``."""
+def run(home: Path, port: int = 0, log_path: Path | None = None, ephemeral: bool = False) -> int:
+    """Serve until SIGTERM/SIGINT; the process behind ``iotpipe local start``.
+
+    The state under ``<home>/data/`` is restored before anything is served (a StateError
+    leaves it untouched and stops the start) and closed after the pollers stopped.
+    """
     emulator = Emulator(home, port, log_path)  # self-test and bind first: fail before anything else
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    try:
+        PERSISTENCE.open(emulator.home, ephemeral)
+    except BaseException:
+        emulator.httpd.server_close()
+        raise
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -206,6 +255,7 @@ def run(home: Path, port: int = 0, log_path: Path | None = None) -> int:
         "started_at": emulator.started_at,
         "log": str(log_path) if log_path else None,
         "token": emulator.token,
+        "ephemeral": not PERSISTENCE.enabled,
     }
     write_state(emulator.home, state)
     log.info("embedded AWS listening at %s (pid %d)", emulator.endpoint, os.getpid())
@@ -215,6 +265,7 @@ def run(home: Path, port: int = 0, log_path: Path | None = None) -> int:
     finally:
         log.info("stopping")
         emulator.stop()
+        PERSISTENCE.close()  # after the pollers: nothing writes any more
         path = emulator.home / "local.json"
         try:
             if json.loads(path.read_text()).get("pid") == os.getpid():

@@ -1,4 +1,4 @@
-"""Timestream tables mirrored in DuckDB, fed by moto's write path as records arrive.
+"""Timestream tables in DuckDB, fed by moto's write path as records arrive.
 
 Layout (what Timestream shows a query): one DuckDB catalog per account+region, one schema
 per Timestream database, and per table a storage table plus a view named like the table
@@ -6,31 +6,42 @@ whose column order is Timestream's (dimensions, ``measure_name``, ``time``, meas
 Single-measure values live in columns literally named ``measure_value::double`` (bigint,
 varchar, boolean, timestamp), so a type a row does not have reads as NULL, as on AWS;
 multi-measure records get one column per measure name. Columns are added as new
-dimensions and measures arrive.
+dimensions and measures arrive. Each storage table also holds the row's ``Version``
+(hidden from the view) and each catalog a ``__columns`` table (which column is a
+dimension), so the store rebuilds itself from DuckDB alone.
 
 Writes behave like Timestream's: ``CommonAttributes`` merged into every record; a repeat
 of an identical record is accepted and stored once (so retried batches do not duplicate
 rows); a different value for the same time, dimensions and measure name is rejected
-unless its ``Version`` is higher (then it replaces the row). Time is kept to the
-microsecond (DuckDB TIMESTAMP); nanoseconds are truncated.
+unless its ``Version`` is higher (then it replaces the row). These rules are a join of
+each commit's rows against the table on that natural key (no per-row index in Python, so
+memory does not grow with the rows; the join reads only the row groups whose time range
+overlaps the batch). Time is kept to the microsecond; nanoseconds are truncated.
+
+Persistence (part "timestream", see `durable`): each catalog is a DuckDB file under
+``data/timestream/`` (ephemeral: in memory). Durability policy: group commit. A
+WriteRecords queues its rows; one writer at a time commits everything queued in one
+DuckDB transaction per catalog and only then answers every request in the group. DuckDB
+writes the commit to its WAL and fsyncs it before COMMIT returns, so an acknowledged
+WriteRecords survives a ``kill -9``; the WAL is checkpointed into the file by DuckDB
+(automatically, and at close). ``MEMORY_LIMIT`` caps DuckDB's buffer pool.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 
+from iotpipe.local.durable import PERSISTENCE, Part
 from iotpipe.local.tsrecords import Reject, WriteValidation, merge_common, to_row
+from iotpipe.local.tswrite import MEMORY_LIMIT, STORE_SCHEMA, VERSION, Job, Table, qi, write_table
 
 __all__ = ["RejectedRecords", "TableSchema", "TimestreamStore", "WriteValidation", "qi", "store"]
-
-FLUSH_ROWS = 5000  # pending rows that trigger an INSERT without waiting for a query
-STORE_SCHEMA = "__iotpipe_storage"  # per catalog; views named like the Timestream tables
 
 
 class RejectedRecords(Exception):
@@ -40,33 +51,6 @@ class RejectedRecords(Exception):
         super().__init__(f"{len(rejected)} record(s) rejected")
         self.rejected = rejected
         self.written = written
-
-
-def qi(name: str) -> str:
-    """Quote a DuckDB identifier."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-@dataclass
-class _Table:
-    catalog: str
-    db: str
-    name: str
-    columns: dict[str, str] = field(default_factory=dict)  # name -> DuckDB type
-    dims: list[str] = field(default_factory=list)
-    measures: list[str] = field(default_factory=list)
-    kinds: dict[str, tuple[str, bool]] = field(default_factory=dict)  # name -> (type, is_dim)
-    index: dict[tuple[Any, ...], tuple[Any, int]] = field(default_factory=dict)
-    pending: list[dict[str, Any]] = field(default_factory=list)  # accepted, not yet in DuckDB
-    rows: int = 0
-
-    @property
-    def storage(self) -> str:
-        return f"{qi(self.catalog)}.{STORE_SCHEMA}.{qi(self.db + '/' + self.name)}"
-
-    @property
-    def view(self) -> str:
-        return f"{qi(self.catalog)}.{qi(self.db)}.{qi(self.name)}"
 
 
 @dataclass(frozen=True)
@@ -79,15 +63,40 @@ class TableSchema:
 class TimestreamStore:
     """All Timestream data of the emulator, queryable with DuckDB."""
 
-    def __init__(self) -> None:
-        self._con = duckdb.connect(":memory:")
+    def __init__(self, directory: Path | None = None) -> None:
+        self._lock = threading.RLock()  # the connection and the metadata
+        self._queue: list[Job] = []
+        self._queue_lock = threading.Lock()
+        self._writing = False
+        self._open(directory)
+
+    def _open(self, directory: Path | None) -> None:
+        self._dir = directory
+        self._con = duckdb.connect(":memory:", config={"memory_limit": MEMORY_LIMIT})
         self._con.execute("SET GLOBAL TimeZone='UTC'")  # every cursor: Timestream is UTC
-        self._lock = threading.RLock()
-        self._tables: dict[tuple[str, str, str, str], _Table] = {}
+        self._tables: dict[tuple[str, str, str, str], Table] = {}
         self._databases: set[tuple[str, str, str]] = set()
         self._catalogs: set[str] = set()
+        if directory is not None:
+            self._con.execute("SET allowed_directories=?", [[str(directory) + "/"]])
         self._con.execute("SET enable_external_access=false")
         self._con.execute("SET lock_configuration=true")  # no query can SET anything now
+        if directory is not None:
+            for path in sorted(directory.glob("ts_*.duckdb")):
+                self._attach(path.stem)
+
+    def reopen(self, directory: Path | None) -> None:
+        """Switch to ``directory`` (the part's open, before anything is served)."""
+        with self._lock:
+            self.close()
+            self._open(directory)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._dir is not None:
+                for cat in self._catalogs:
+                    self._con.execute(f"CHECKPOINT {qi(cat)}")
+            self._con.close()
 
     # -- catalog management -------------------------------------------------------
     @staticmethod
@@ -97,10 +106,44 @@ class TimestreamStore:
     def _catalog(self, account: str, region: str) -> str:
         name = self.catalog_name(account, region)
         if name not in self._catalogs:
-            self._con.execute(f"ATTACH ':memory:' AS {qi(name)}")
-            self._con.execute(f"CREATE SCHEMA {qi(name)}.{STORE_SCHEMA}")
-            self._catalogs.add(name)
+            self._attach(name)
         return name
+
+    def _attach(self, name: str) -> None:
+        """Attach (and on first use create) a catalog; load its tables' metadata."""
+        where = ":memory:" if self._dir is None else str(self._dir / f"{name}.duckdb")
+        self._con.execute(f"ATTACH '{where}' AS {qi(name)}")
+        self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {qi(name)}.{STORE_SCHEMA}")
+        meta = f"{qi(name)}.{STORE_SCHEMA}"
+        self._con.execute(
+            f"CREATE TABLE IF NOT EXISTS {meta}.__columns "
+            "(tbl VARCHAR, col VARCHAR, typ VARCHAR, is_dim BOOLEAN, pos INTEGER)"
+        )
+        self._con.execute(
+            f"CREATE TABLE IF NOT EXISTS {meta}.__databases (db VARCHAR, ident VARCHAR)"
+        )
+        self._catalogs.add(name)
+        account, region = name[3:].split("_", 1)
+        region = region.replace("_", "-")
+        for db, _ in self._con.execute(f"SELECT db, ident FROM {meta}.__databases").fetchall():
+            self._databases.add((account, region, db))
+        cols = self._con.execute(
+            f"SELECT tbl, col, typ, is_dim FROM {meta}.__columns ORDER BY tbl, pos"
+        ).fetchall()
+        for tbl, col, typ, is_dim in cols:
+            db, table = tbl.split("/", 1)
+            t = self._tables.setdefault((account, region, db, table), Table(name, db, table))
+            t.columns[col] = typ
+            if is_dim is not None:
+                t.kinds[col] = (typ, bool(is_dim))
+                (t.dims if is_dim else t.measures).append(col)
+        for t in self._tables.values():
+            if t.catalog == name:
+                t.rows = self._count(t)
+
+    def _count(self, t: Table) -> int:
+        found = self._con.execute(f"SELECT count(*) FROM {t.storage}").fetchone()
+        return int(found[0]) if found else 0
 
     def cursor(self, account: str, region: str) -> duckdb.DuckDBPyConnection:
         """A read-only cursor for one query: its own transaction, which cannot write."""
@@ -114,6 +157,10 @@ class TimestreamStore:
     # -- what queries may see ------------------------------------------------------
     def create_database(self, account: str, region: str, db: str) -> None:
         with self._lock:
+            if (account, region, db) in self._databases:
+                return
+            meta = f"{qi(self._catalog(account, region))}.{STORE_SCHEMA}"
+            self._con.execute(f"INSERT INTO {meta}.__databases VALUES (?, NULL)", [db])
             self._databases.add((account, region, db))
 
     def has_table(self, account: str, region: str, db: str, table: str | None = None) -> bool:
@@ -146,15 +193,33 @@ class TimestreamStore:
     def create_table(self, account: str, region: str, db: str, table: str) -> None:
         with self._lock:
             key = (account, region, db, table)
-            self._databases.add((account, region, db))
+            self.create_database(account, region, db)
             if key in self._tables:
                 return
             cat = self._catalog(account, region)
-            t = _Table(cat, db, table, columns={"measure_name": "VARCHAR", "time": "TIMESTAMP"})
+            t = Table(cat, db, table)
             self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {qi(cat)}.{qi(db)}")
-            self._con.execute(f"CREATE TABLE {t.storage} (measure_name VARCHAR, time TIMESTAMP)")
+            self._con.execute(
+                f"CREATE TABLE {t.storage} (measure_name VARCHAR, time TIMESTAMP, {VERSION} BIGINT)"
+            )
+            for col, typ in (
+                ("measure_name", "VARCHAR"),
+                ("time", "TIMESTAMP"),
+                (VERSION, "BIGINT"),
+            ):
+                self._remember(t, col, typ, None)
             self._tables[key] = t
             self._refresh_view(t)
+
+    def _remember(self, t: Table, col: str, typ: str, dim: bool | None) -> None:
+        meta = f"{qi(t.catalog)}.{STORE_SCHEMA}.__columns"
+        self._con.execute(
+            f"INSERT INTO {meta} VALUES (?, ?, ?, ?, ?)", [t.key, col, typ, dim, len(t.columns)]
+        )
+        t.columns[col] = typ
+        if dim is not None:
+            t.kinds[col] = (typ, dim)
+            (t.dims if dim else t.measures).append(col)
 
     def drop_table(self, account: str, region: str, db: str, table: str) -> None:
         with self._lock:
@@ -162,6 +227,8 @@ class TimestreamStore:
             if t:
                 self._con.execute(f"DROP VIEW IF EXISTS {t.view}")
                 self._con.execute(f"DROP TABLE IF EXISTS {t.storage}")
+                meta = f"{qi(t.catalog)}.{STORE_SCHEMA}.__columns"
+                self._con.execute(f"DELETE FROM {meta} WHERE tbl = ?", [t.key])
 
     def drop_database(self, account: str, region: str, db: str) -> None:
         with self._lock:
@@ -170,16 +237,22 @@ class TimestreamStore:
             self._databases.discard((account, region, db))
             if (cat := self.catalog_name(account, region)) in self._catalogs:
                 self._con.execute(f"DROP SCHEMA IF EXISTS {qi(cat)}.{qi(db)} CASCADE")
+                meta = f"{qi(cat)}.{STORE_SCHEMA}.__databases"
+                self._con.execute(f"DELETE FROM {meta} WHERE db = ?", [db])
 
     def reset(self) -> None:
         with self._lock:
+            for a, r, d in list(self._databases):
+                self.drop_database(a, r, d)
             for key in list(self._tables):
                 self.drop_table(*key)
-            self._databases.clear()
 
     def row_count(self) -> int:
         with self._lock:
             return sum(t.rows for t in self._tables.values())
+
+    def flush(self) -> None:
+        """Nothing to do: a write is in DuckDB before it is acknowledged (read your writes)."""
 
     # -- writes -------------------------------------------------------------------
     def write(
@@ -195,69 +268,88 @@ class TimestreamStore:
     ) -> int:
         """Store records; return how many were accepted (identical repeats included).
 
-        Raises RejectedRecords after writing the acceptable ones, WriteValidation when the
+        Returns once the rows are committed (durably, when persistent). Raises
+        RejectedRecords after writing the acceptable ones, WriteValidation when the
         request as a whole is malformed.
         """
         merged = [merge_common(r, common or {}) for r in records]
-        rejected: list[dict[str, Any]] = []
+        job = Job((account, region, db, table), [], [])
         now_us = int(time.time() * 1_000_000)
-        with self._lock:
-            self.create_table(account, region, db, table)
-            t = self._tables[(account, region, db, table)]
-            for i, rec in enumerate(merged):
-                try:
-                    row = to_row(rec, now_us, retention_hours, magnetic_writes)
-                    self._claim(t, row, rec)
-                except Reject as e:
-                    rejected.append({"RecordIndex": i, "Reason": str(e), **e.extra})
-                    continue
-                if row.pop("__skip__", False):
-                    continue
-                del row["__dims__"], row["__vals__"]
-                t.pending.append(row)
-                t.rows += 1
-            if len(t.pending) >= FLUSH_ROWS:
-                self._flush(t)
-        if rejected:
-            raise RejectedRecords(rejected, len(merged) - len(rejected))
+        for i, rec in enumerate(merged):
+            try:
+                row = to_row(rec, now_us, retention_hours, magnetic_writes)
+            except Reject as e:
+                job.rejected.append({"RecordIndex": i, "Reason": str(e), **e.extra})
+                continue
+            job.rows.append((i, row, int(rec.get("Version", 1) or 1)))
+        self._submit(job)
+        if job.rejected:
+            job.rejected.sort(key=lambda r: int(r["RecordIndex"]))
+            raise RejectedRecords(job.rejected, len(merged) - len(job.rejected))
         return len(merged)
 
-    def _claim(self, t: _Table, row: dict[str, Any], rec: dict[str, Any]) -> None:
-        """Dedupe/version check and schema evolution for one row (under the lock)."""
-        dims = tuple(sorted((k, row[k]) for k in row["__dims__"]))
-        key = (row["time"], dims, row["measure_name"])
-        values = tuple((k, row[k]) for k in sorted(row["__vals__"]))
-        version = int(rec.get("Version", 1) or 1)
-        old = t.index.get(key)
-        if old is not None:
-            if old[0] == values:
-                row["__skip__"] = True
-                return
-            if version <= old[1]:
-                raise Reject(
-                    "A record with the same time, dimensions and measure name but a different "
-                    "measure value exists and its version is not lower.",
-                    ExistingVersion=old[1],
-                )
+    def _submit(self, job: Job) -> None:
+        """Group commit: the first writer commits every queued job, the others wait."""
+        with self._queue_lock:
+            self._queue.append(job)
+            lead = not self._writing
+            if lead:
+                self._writing = True
+        if not lead:
+            job.done.wait()
+        else:
+            while True:
+                with self._queue_lock:
+                    group, self._queue = self._queue, []
+                    if not group:
+                        self._writing = False
+                        break
+                self._commit_group(group)
+        if job.error is not None:
+            raise job.error
+
+    def _commit_group(self, group: list[Job]) -> None:
+        by_catalog: dict[str, list[Job]] = {}
+        for job in group:
+            by_catalog.setdefault(self.catalog_name(*job.table[:2]), []).append(job)
+        for jobs in by_catalog.values():
+            try:
+                with self._lock:
+                    self._commit_catalog(jobs)
+            except BaseException as e:  # every request of the group fails alike
+                for job in jobs:
+                    job.error = e
+            finally:
+                for job in jobs:
+                    job.done.set()
+
+    def _commit_catalog(self, jobs: list[Job]) -> None:
+        """One transaction for every job of a catalog (DuckDB writes one catalog at a time)."""
+        by_table: dict[tuple[str, str, str, str], list[Job]] = {}
+        for job in jobs:
+            self.create_table(*job.table)
+            by_table.setdefault(job.table, []).append(job)
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            for key, table_jobs in by_table.items():
+                write_table(self._con, self._tables[key], table_jobs, self._columns_for)
+            self._con.execute("COMMIT")
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            for key in by_table:
+                if key in self._tables:
+                    self._tables[key].rows = self._count(self._tables[key])
+            raise
+
+    def _columns_for(self, t: Table, row: dict[str, Any]) -> None:
         for name in row["__dims__"]:
             if t.kinds.get(name) != ("VARCHAR", True):
                 self._ensure_column(t, name, "VARCHAR", dim=True)
         for name, typ in row["__vals__"].items():
             if t.kinds.get(name) != (typ, False):
                 self._ensure_column(t, name, typ, dim=False)
-        if old is not None:
-            self._flush(t)  # the row to replace may still be pending
-            where = " AND ".join(
-                [f"{qi(k)} = ?" for k, _ in dims] + ["time = make_timestamp(?)", "measure_name = ?"]
-            )
-            self._con.execute(
-                f"DELETE FROM {t.storage} WHERE {where}",
-                [v for _, v in dims] + [row["time"], row["measure_name"]],
-            )
-            t.rows -= 1
-        t.index[key] = (values, version)
 
-    def _ensure_column(self, t: _Table, name: str, typ: str, dim: bool) -> None:
+    def _ensure_column(self, t: Table, name: str, typ: str, dim: bool) -> None:
         existing = {c.lower(): c for c in t.columns}
         if name.lower() in existing:
             have = existing[name.lower()]
@@ -267,48 +359,13 @@ class TimestreamStore:
                 raise Reject(f"Column {name} conflicts with existing {kind} {have}.")
             return
         self._con.execute(f"ALTER TABLE {t.storage} ADD COLUMN {qi(name)} {typ}")
-        t.columns[name] = typ
-        t.kinds[name] = (typ, dim)
-        (t.dims if dim else t.measures).append(name)
+        self._remember(t, name, typ, dim)
         self._refresh_view(t)
 
-    def _refresh_view(self, t: _Table) -> None:
+    def _refresh_view(self, t: Table) -> None:
         order = [*t.dims, "measure_name", "time", *t.measures]
         cols = ", ".join(qi(c) for c in order)
         self._con.execute(f"CREATE OR REPLACE VIEW {t.view} AS SELECT {cols} FROM {t.storage}")
-
-    def flush(self) -> None:
-        """Move every pending row into DuckDB (queries call this first: read your writes)."""
-        with self._lock:
-            for t in self._tables.values():
-                if t.pending:
-                    self._flush(t)
-
-    def _flush(self, t: _Table) -> None:
-        """One INSERT for all pending rows: DuckDB's cost is per statement, not per row."""
-        rows, t.pending = t.pending, []
-        if not rows:
-            return
-        names = sorted({k for r in rows for k in r})
-        data: dict[str, np.ndarray] = {}
-        for name in names:
-            values = [r.get(name) for r in rows]
-            if name == "time":
-                data[name] = np.array(values, dtype="datetime64[us]")
-            else:
-                data[name] = np.array(values, dtype=object)
-        cur = self._con.cursor()
-        cur.register("__batch", data)
-        cols = ", ".join(qi(n) for n in names)
-        typed = ", ".join(
-            qi(n)
-            if t.columns[n] in ("VARCHAR", "TIMESTAMP")
-            else f"CAST({qi(n)} AS {t.columns[n]})"
-            for n in names
-        )
-        cur.execute(f"INSERT INTO {t.storage} ({cols}) SELECT {typed} FROM __batch")
-        cur.unregister("__batch")
-        cur.close()
 
 
 STORE: TimestreamStore | None = None
@@ -322,3 +379,10 @@ def store() -> TimestreamStore:
         if STORE is None:
             STORE = TimestreamStore()
         return STORE
+
+
+def _open_part(where: Path) -> None:
+    store().reopen(where)
+
+
+PERSISTENCE.register(Part("timestream", open=_open_part, close=lambda: store().close()))

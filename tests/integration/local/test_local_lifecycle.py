@@ -153,12 +153,13 @@ def test_cli_start_status_stop(home, monkeypatch):
 
 def test_cli_stop_asks_before_losing_what_the_emulator_holds(home, monkeypatch):
     """The walkthrough's worst find: `local stop` silently deleted a live deployment and its
-    rows (the emulator keeps everything in memory). Now it names what a stop loses and,
-    without a terminal, refuses unless --yes; the emulator and its data stay."""
+    rows (the emulator kept everything in memory; it still does with --ephemeral). Now it
+    names what a stop loses and, without a terminal, refuses unless --yes; the emulator and
+    its data stay."""
     import boto3
 
     monkeypatch.setenv("IOTPIPE_HOME", str(home))
-    info = lifecycle.start(home)
+    info = lifecycle.start(home, ephemeral=True)
     kinesis = boto3.client(
         "kinesis",
         endpoint_url=info.endpoint,

@@ -97,7 +97,9 @@ def test_local_stop_json_is_a_result_on_stdout(
 
 def test_local_start_json_says_where(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     info = LocalInfo("http://127.0.0.1:4566", 42, 4566, 1.5)
-    monkeypatch.setattr("iotpipe.local.lifecycle.start", lambda h, port, foreground: info)
+    monkeypatch.setattr(
+        "iotpipe.local.lifecycle.start", lambda h, port, foreground, ephemeral=False: info
+    )
     result = CliRunner().invoke(main, ["local", "start", "-o", "json"], prog_name="iotpipe")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout) == {

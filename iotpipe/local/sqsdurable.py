@@ -1,0 +1,146 @@
+"""moto's SQS, made durable (part of the "sqs" service): each message change reaches `sqsstore`.
+
+The hooks wrap the few moto methods every message change goes through, so API calls,
+the emulator's own sends (`motointernals.send_message`: IoT rules' error actions, the
+pollers' OnFailure destinations) and moto's moves to a dead-letter queue are all covered:
+``Queue.add_message`` (send, batch entries, DLQ moves), ``receive_message``,
+``Queue.delete_message`` (DeleteMessage and its batch), ``change_message_visibility``
+(and its batch), ``purge_queue``, ``delete_queue``. The durability policy is in
+`sqsstore`'s docstring. With persistence off every hook is moto's method and nothing more.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from iotpipe.local import motointernals as moto
+from iotpipe.local import motointernals_data as data
+from iotpipe.local import snapshot
+from iotpipe.local.durable import PERSISTENCE, Part
+from iotpipe.local.patching import service
+from iotpipe.local.sqsstore import DiskFull, SqsStore, queue_key
+
+log = logging.getLogger("iotpipe.local.sqs")
+SQS = service("sqs")
+STORE = SqsStore()
+
+
+def _unavailable(exc: DiskFull) -> data.Unavailable:
+    return data.Unavailable(f"{exc}; free space and retry")
+
+
+@SQS.patch(data.Queue, "add_message", pass_original=True)
+def add_message(original: Any, self: Any, message: Any) -> None:
+    """A message is in its queue only once it is committed (else the send fails)."""
+    original(self, message)
+    if not STORE.enabled:
+        return
+    held = data.messages(self)
+    if not any(m is message for m in reversed(held)):
+        return  # a FIFO duplicate moto dropped
+    try:
+        STORE.save(self, [message])
+    except DiskFull as exc:
+        with data.messages_lock(self):
+            data.messages(self)[:] = [m for m in data.messages(self) if m is not message]
+        raise _unavailable(exc) from exc
+
+
+@SQS.patch(data.SQSBackend, "receive_message", pass_original=True)
+def receive_message(
+    original: Any,
+    self: Any,
+    queue_name: str,
+    count: int,
+    wait_seconds_timeout: int,
+    visibility_timeout: int,
+    message_attribute_names: list[str] | None = None,
+) -> list[Any]:
+    """Receive counts, visibility and receipt handles are committed before the reply."""
+    result: list[Any] = original(
+        self, queue_name, count, wait_seconds_timeout, visibility_timeout, message_attribute_names
+    )
+    if STORE.enabled and result:
+        queue = self.get_queue(queue_name)
+        ids = {m.id for m in result}
+        try:
+            STORE.save(queue, [m for m in data.messages(queue) if m.id in ids])
+        except DiskFull as exc:
+            raise _unavailable(exc) from exc
+    return result
+
+
+@SQS.patch(data.Queue, "delete_message", pass_original=True)
+def delete_message(original: Any, self: Any, receipt_handle: str) -> None:
+    if not STORE.enabled:
+        return original(self, receipt_handle)  # type: ignore[no-any-return]
+    ids = [m.id for m in data.messages(self) if m.had_receipt_handle(receipt_handle)]
+    original(self, receipt_handle)
+    if ids:
+        try:
+            STORE.forget(ids)
+        except DiskFull as exc:
+            raise _unavailable(exc) from exc
+    return None
+
+
+@SQS.patch(data.SQSBackend, "change_message_visibility", pass_original=True)
+def change_message_visibility(
+    original: Any, self: Any, queue_name: str, receipt_handle: str, visibility_timeout: int
+) -> None:
+    original(self, queue_name, receipt_handle, visibility_timeout)
+    if STORE.enabled:
+        queue = self.get_queue(queue_name)
+        found = [m for m in data.messages(queue) if m.had_receipt_handle(receipt_handle)]
+        try:
+            STORE.save(queue, found)
+        except DiskFull as exc:
+            raise _unavailable(exc) from exc
+
+
+@SQS.patch(data.SQSBackend, "purge_queue", pass_original=True)
+def purge_queue(original: Any, self: Any, queue_name: str) -> None:
+    original(self, queue_name)
+    if STORE.enabled:
+        STORE.forget_queue(self.get_queue(queue_name))
+
+
+@SQS.patch(data.SQSBackend, "delete_queue", pass_original=True)
+def delete_queue(original: Any, self: Any, queue_name: str) -> None:
+    queue = self.get_queue(queue_name)
+    original(self, queue_name)
+    if STORE.enabled:
+        STORE.forget_queue(queue)
+
+
+# -- the part ------------------------------------------------------------------------------
+def _placeholder() -> None:
+    """What a message is in the control snapshot: its queue gets it back from `STORE`."""
+    return None
+
+
+def restore() -> int:
+    """Give every queue the control snapshot restored its messages; the number restored.
+
+    Messages of a queue that is not there (the snapshot lost it) stay on disk untouched.
+    """
+    saved = STORE.load()
+    restored = 0
+    for queue in moto.all_queues():
+        states = saved.pop(queue_key(queue), [])
+        data.set_messages(queue, [data.message_from(s) for s in states])
+        restored += len(states)
+    for key, states in saved.items():
+        log.warning("%d saved messages of queue %s, which is gone: kept", len(states), key)
+    return restored
+
+
+def open_part(where: Path) -> None:
+    STORE.open(where)
+    log.info("restored %d SQS messages", restore())
+
+
+snapshot.register_reducer(data.Message, lambda _message: (_placeholder, ()))
+PART = PERSISTENCE.register(Part("sqs", open=open_part, close=STORE.close, usage=STORE.usage))
