@@ -21,9 +21,11 @@ or ``iotpipe local start --ephemeral``, which leaves it alone).
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,6 +196,22 @@ def fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Whether a write failed for want of space (an OSError, or SQLite saying so)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
+
+
+def open_sqlite(path: Path) -> sqlite3.Connection:
+    """A SQLite file whose every commit is durable (WAL, synchronous=FULL), shared by
+    threads under the caller's own lock, autocommit unless a transaction is opened."""
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    return db
 
 
 def reset(home: Path) -> bool:

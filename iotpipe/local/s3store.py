@@ -18,7 +18,6 @@ A full disk is `DiskFull`; nothing of that object is recorded.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import pickle
@@ -27,7 +26,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from iotpipe.local.durable import fsync_dir, write_durably
+from iotpipe.local.durable import disk_full, fsync_dir, open_sqlite, write_durably
 
 INDEX = "objects.sqlite"
 BLOBS = "blobs"
@@ -49,12 +48,6 @@ class DiskFull(Exception):
     """An object could not be made durable because the disk is full; it was not stored."""
 
 
-def _full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
-
-
 class S3Store:
     """The blobs and their index; every write is durable when it returns."""
 
@@ -70,9 +63,7 @@ class S3Store:
     def open(self, where: Path) -> None:
         self.dir = where
         (where / BLOBS).mkdir(exist_ok=True)
-        db = sqlite3.connect(where / INDEX, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        db = open_sqlite(where / INDEX)
         db.executescript(_SCHEMA)
         self._db = db
         self.sweep()
@@ -113,7 +104,7 @@ class S3Store:
                 (bucket, name, version, digest, meta),
             )
         except BaseException as exc:
-            if _full(exc):
+            if disk_full(exc):
                 raise DiskFull(f"the embedded AWS's disk is full ({self.dir}): {exc}") from exc
             raise
         if old is not None and old != digest:
@@ -137,7 +128,7 @@ class S3Store:
                 (meta, bucket, name, version),
             )
         except BaseException as exc:
-            if _full(exc):
+            if disk_full(exc):
                 raise DiskFull(f"the embedded AWS's disk is full ({self.dir}): {exc}") from exc
             raise
 

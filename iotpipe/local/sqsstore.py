@@ -26,12 +26,13 @@ moto's own method and returns.
 
 from __future__ import annotations
 
-import errno
 import pickle
 import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
+
+from iotpipe.local.durable import disk_full, open_sqlite
 
 FILE = "messages.sqlite"
 _SCHEMA = """
@@ -58,12 +59,6 @@ def _state(message: Any) -> bytes:
     return pickle.dumps(dict(vars(message)), protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _full(exc: BaseException) -> bool:
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
-
-
 class SqsStore:
     """The message table; every call commits (SQLite serializes: one connection, one lock)."""
 
@@ -78,9 +73,7 @@ class SqsStore:
 
     def open(self, where: Path) -> None:
         self.dir = where
-        db = sqlite3.connect(where / FILE, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        db = open_sqlite(where / FILE)
         db.executescript(_SCHEMA)
         self._db = db
 
@@ -109,7 +102,7 @@ class SqsStore:
             except BaseException as exc:
                 if db.in_transaction:
                     db.execute("ROLLBACK")
-                if _full(exc):
+                if disk_full(exc):
                     raise DiskFull(f"the embedded AWS's disk is full ({self.dir}): {exc}") from exc
                 raise
 

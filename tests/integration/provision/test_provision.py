@@ -145,23 +145,37 @@ CREATE_OPS = [
 ]
 
 
+def interrupted_then_rerun(
+    monkeypatch: pytest.MonkeyPatch, config: Any, fail_at: tuple[str, str]
+) -> Any:
+    """`up` failing at ``fail_at``, then run again to completion; the finished deployment
+    (on moto in-process: the caller asserts inside its own ``mock_aws``)."""
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(var, "testing")
+    log = CallLog()
+    log.fail_at = fail_at
+    dep = make_deployment(config, None, log)
+    with pytest.raises(StepFailed, match="injected failure"):
+        Engine(dep, sleep=lambda s: None).apply()
+    assert fail_at in log.calls
+    rerun = make_deployment(config, None)
+    assert rerun.names.suffix == dep.names.suffix  # the suffix survived in state
+    Engine(rerun, sleep=lambda s: None).apply()
+    # A re-run of the finished `up`: nothing to change and no mutating call.
+    again = CallLog()
+    Engine(make_deployment(config, None, again), sleep=lambda s: None).apply()
+    assert again.mutating == [], again.mutating
+    return rerun
+
+
 @pytest.mark.parametrize("fail_at", CREATE_OPS, ids=[op for _, op in CREATE_OPS])
 def test_up_interrupted_at_each_step_then_rerun_completes_and_down_is_clean(
     home: Path, monkeypatch: pytest.MonkeyPatch, fail_at: tuple[str, str]
 ) -> None:
     from moto import mock_aws
 
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(var, "testing")
     with mock_aws():
-        log = CallLog()
-        log.fail_at = fail_at
-        dep = make_deployment(aws_config(), None, log)
-        with pytest.raises(StepFailed, match="injected failure"):
-            Engine(dep, sleep=lambda s: None).apply()
-        rerun = make_deployment(aws_config(), None)
-        assert rerun.names.suffix == dep.names.suffix  # the suffix survived in state
-        Engine(rerun, sleep=lambda s: None).apply()
+        rerun = interrupted_then_rerun(monkeypatch, aws_config(), fail_at)
         assert Engine(make_deployment(aws_config(), None)).plan().changes == []
         Engine(rerun, sleep=lambda s: None).destroy()
         assert leftovers(rerun) == []
@@ -210,25 +224,10 @@ def test_a_lake_only_up_interrupted_at_each_step_recovers_and_down_is_clean(
 ) -> None:
     from moto import mock_aws
 
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(var, "testing")
     with mock_aws():
-        log = CallLog()
-        log.fail_at = fail_at
-        dep = make_deployment(lake_only(), None, log)
-        with pytest.raises(StepFailed, match="injected failure"):
-            Engine(dep, sleep=lambda s: None).apply()
-        assert fail_at in log.calls
-        rerun = make_deployment(lake_only(), None)
-        assert rerun.names.suffix == dep.names.suffix
-        Engine(rerun, sleep=lambda s: None).apply()
-        # A re-run of the finished `up`: nothing to change and no mutating call.
-        again = CallLog()
-        Engine(make_deployment(lake_only(), None, again), sleep=lambda s: None).apply()
-        assert again.mutating == [], again.mutating
-        assert not any(
-            db for db in rerun.gateway.client("timestream-write").list_databases()["Databases"]
-        )
+        rerun = interrupted_then_rerun(monkeypatch, lake_only(), fail_at)
+        ts = rerun.gateway.client("timestream-write")
+        assert ts.list_databases()["Databases"] == []
         Engine(rerun, sleep=lambda s: None).destroy()
         assert lake_leftovers(rerun) == []
 
