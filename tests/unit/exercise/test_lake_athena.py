@@ -8,11 +8,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
+from fake_clock import FakeClock
 
 from iotpipe.errors import IotpipeError
 from iotpipe.poll import Backoff
 from iotpipe.stores import athena
-from tests.fake_clock import FakeClock
 
 QID = "11111111-2222-3333-4444-555555555555"
 COLS = [

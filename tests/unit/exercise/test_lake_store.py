@@ -13,6 +13,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 from click.testing import CliRunner
+from fake_clock import FakeClock
 
 from iotpipe import probe as probe_module
 from iotpipe.cli import main
@@ -25,7 +26,6 @@ from iotpipe.stores.lake import LakeReader
 from iotpipe.stores.lakeerrors import Refusal
 from iotpipe.stores.timestream import TimestreamReader
 from iotpipe.target import Deployment
-from tests.fake_clock import FakeClock
 
 NOW = datetime(2026, 12, 2, 18, 0, 0, 250000, tzinfo=UTC)
 BOTH = Config(lake=LakeConfig(enabled=True))
