@@ -232,7 +232,8 @@ def test_a_moved_results_location_is_put_back_with_its_encryption(
             },
         },
     )
-    wg.update(current, diff(wg.desired(), current))
+    assert wg.update(current, diff(wg.desired(), current)) == wg.outputs()
+    athena.assert_no_pending_responses()  # the one UpdateWorkGroup, with exactly that body
 
 
 def test_create_of_an_existing_workgroup_reconciles_what_differs(
