@@ -26,7 +26,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from iotpipe.local.durable import disk_full, fsync_dir, open_sqlite, write_durably
+from iotpipe.local.durable import (
+    disk_full,
+    fsync_dir,
+    open_sqlite,
+    transaction,
+    write_durably,
+)
 
 INDEX = "objects.sqlite"
 BLOBS = "blobs"
@@ -165,14 +171,8 @@ class S3Store:
             db = self._db
             if db is None:
                 return
-            try:
-                db.execute("BEGIN IMMEDIATE")
+            with transaction(db):
                 db.execute(sql, args)
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
 
     def sweep(self) -> int:
         """Remove blobs no row names (a crash between a blob and its row); how many."""

@@ -32,7 +32,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from iotpipe.local.durable import disk_full, open_sqlite
+from iotpipe.local.durable import disk_full, open_sqlite, transaction
 
 FILE = "messages.sqlite"
 _SCHEMA = """
@@ -96,12 +96,9 @@ class SqsStore:
             if db is None:
                 return
             try:
-                db.execute("BEGIN IMMEDIATE")
-                db.executemany(sql, rows)
-                db.execute("COMMIT")
+                with transaction(db):
+                    db.executemany(sql, rows)
             except BaseException as exc:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
                 if disk_full(exc):
                     raise DiskFull(f"the embedded AWS's disk is full ({self.dir}): {exc}") from exc
                 raise
