@@ -199,10 +199,13 @@ def fsync_dir(path: Path) -> None:
 
 
 def disk_full(exc: BaseException) -> bool:
-    """Whether a write failed for want of space (an OSError, or SQLite saying so)."""
+    """Whether a write failed for want of space (an OSError, or SQLite or DuckDB saying so)."""
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
-    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc).lower()
+    text = str(exc).lower()
+    return "no space left on device" in text or (
+        isinstance(exc, sqlite3.OperationalError) and "full" in text
+    )
 
 
 def open_sqlite(path: Path) -> sqlite3.Connection:

@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from iotpipe.local import failures
+from iotpipe.local import failures, kinesisevent
 from iotpipe.local import motointernals as moto
 from iotpipe.local.batching import (
     BatchOutcome,
@@ -172,30 +172,15 @@ class ShardPoller(threading.Thread):
         if fn is None:
             outcome = BatchOutcome("error", message=f"function {esm.function_arn} does not exist")
         else:
-            event = {"Records": [self._event(r, fn.role) for r in batch]}
+            records = [(r.partition_key, r.seq, r.data, r.arrival) for r in batch]
+            event = kinesisevent.compact(
+                records, self.shard.shard_id, fn.role, self.esm.region, self.stream.arn
+            )
             res = self.manager.pool.invoke(fn, event)
             message = (res.error or {}).get("errorMessage", "")
             outcome = interpret(res.ok, res.payload, batch, policy.report_item_failures, message)
         self.failures = 0 if outcome.kind == "ok" else self.failures + 1
         return outcome
-
-    def _event(self, r: StreamRecord, role: str) -> dict[str, Any]:
-        return {
-            "kinesis": {
-                "kinesisSchemaVersion": "1.0",
-                "partitionKey": r.partition_key,
-                "sequenceNumber": str(r.seq),
-                "data": r.data,
-                "approximateArrivalTimestamp": round(r.arrival, 3),
-            },
-            "eventSource": "aws:kinesis",
-            "eventVersion": "1.0",
-            "eventID": f"{self.shard.shard_id}:{r.seq}",
-            "eventName": "aws:kinesis:record",
-            "invokeIdentityArn": role,
-            "awsRegion": self.esm.region,
-            "eventSourceARN": self.stream.arn,
-        }
 
     def _discard(self, discard: Discard) -> None:
         COUNTERS.add("records_discarded", len(discard.records))

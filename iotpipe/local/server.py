@@ -32,7 +32,7 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
-from iotpipe.local import athenapatch, inventory, patches, snapshot
+from iotpipe.local import athenapatch, hotpath, inventory, patches, snapshot
 from iotpipe.local import motointernals as moto
 from iotpipe.local.athenaplan import AthenaEngine
 from iotpipe.local.counters import COUNTERS
@@ -99,6 +99,10 @@ class Emulator:
             self.reset_extensions()
             snapshot.CONTROL.after_mutation()  # the persisted state is moto's, reset too
             return result
+        if hotpath.handles(environ):  # data-plane calls: no control-plane snapshot needed
+            if PERSISTENCE.enabled:
+                snapshot.CONTROL.mark_dirty()
+            return hotpath.answer(environ, start_response)
         if not PERSISTENCE.enabled:
             return self._moto(environ, start_response)
         kind = classify(environ)

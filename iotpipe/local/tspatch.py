@@ -15,8 +15,10 @@ from collections.abc import Callable
 from typing import Any
 
 from iotpipe.local import motointernals as moto
+from iotpipe.local.durable import disk_full
 from iotpipe.local.patching import service
 from iotpipe.local.runtime import RUNTIME
+from iotpipe.local.segments import DiskFull
 from iotpipe.local.tsquery import QueryFailed, QueryValidation
 from iotpipe.local.tsstore import RejectedRecords, WriteValidation
 
@@ -58,6 +60,13 @@ def write_records(self: Any) -> str:
     except RejectedRecords as e:
         message = "One or more records have been rejected. See RejectedRecords for details."
         raise _error("RejectedRecordsException", message, RejectedRecords=e.rejected) from None
+    except Exception as e:
+        if not (isinstance(e, DiskFull) or disk_full(e)):
+            raise
+        raise moto.Unavailable(
+            f"the embedded AWS's disk is full ({e}): free space there and retry; "
+            "rows acknowledged before are kept"
+        ) from None
     return json.dumps(
         {"RecordsIngested": {"Total": written, "MemoryStore": written, "MagneticStore": 0}}
     )

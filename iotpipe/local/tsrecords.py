@@ -32,20 +32,24 @@ class Reject(Exception):
         self.extra = extra
 
 
-def merge_common(record: dict[str, Any], common: dict[str, Any]) -> dict[str, Any]:
+def merge_common(records: list[dict[str, Any]], common: dict[str, Any]) -> list[dict[str, Any]]:
     """Apply CommonAttributes the way Timestream does (record fields win; dimensions add)."""
     if not common:
-        return record
-    merged = {**common, **record}
+        return records
     common_dims = common.get("Dimensions") or []
-    if common_dims:
-        own = record.get("Dimensions") or []
-        clash = {d["Name"] for d in common_dims} & {d["Name"] for d in own}
-        if clash:
-            raise WriteValidation(
-                f"Dimension(s) {sorted(clash)} appear both in CommonAttributes and in a record."
-            )
-        merged["Dimensions"] = [*common_dims, *own]
+    names = {d["Name"] for d in common_dims}
+    merged = []
+    for record in records:
+        one = {**common, **record}
+        if common_dims:
+            own = record.get("Dimensions") or []
+            clash = names.intersection(d["Name"] for d in own)
+            if clash:
+                raise WriteValidation(
+                    f"Dimension(s) {sorted(clash)} appear both in CommonAttributes and in a record."
+                )
+            one["Dimensions"] = [*common_dims, *own]
+        merged.append(one)
     return merged
 
 

@@ -104,27 +104,50 @@ def write_table(
     if not live:
         return
     names = [c for c in t.columns if c != VERSION]
-    data: dict[str, np.ndarray] = {
-        n: (
-            np.array([r[2]["time"] for r in live], dtype="datetime64[us]")
-            if n == "time"
-            else np.array([r[2].get(n) for r in live], dtype=object)
-        )
-        for n in names
-    }
-    data[VERSION] = np.array([r[3] for r in live], dtype=np.int64)
-    data["__i"] = np.arange(len(live), dtype=np.int64)
+    data = _arrays(names, [r[2] for r in live], [r[3] for r in live])
     con.register("__raw", data)
     try:
         skip = against_table(con, t, names, live)
         keep = np.array([i not in skip for i in range(len(live))], dtype=bool)
         con.unregister("__raw")
         con.register("__raw", {n: a[keep] for n, a in data.items()})
-        cols = ", ".join(qi(n) for n in [*names, VERSION])
-        con.execute(f"INSERT INTO {t.storage} ({cols}) SELECT {cols} FROM ({typed(t, names)})")
+        _insert(con, t, names)
         t.rows += int(keep.sum())
     finally:
         con.unregister("__raw")
+
+
+def insert_new(
+    con: duckdb.DuckDBPyConnection, t: Table, rows: list[tuple[dict[str, Any], int]]
+) -> None:
+    """Insert rows known to be new (`tsstage.SeriesClock`: later than their series): no join."""
+    names = [c for c in t.columns if c != VERSION]
+    con.register("__raw", _arrays(names, [r[0] for r in rows], [r[1] for r in rows]))
+    try:
+        _insert(con, t, names)
+    finally:
+        con.unregister("__raw")
+
+
+def _arrays(
+    names: list[str], rows: list[dict[str, Any]], versions: list[int]
+) -> dict[str, np.ndarray]:
+    data: dict[str, np.ndarray] = {
+        n: (
+            np.array([r["time"] for r in rows], dtype="datetime64[us]")
+            if n == "time"
+            else np.array([r.get(n) for r in rows], dtype=object)
+        )
+        for n in names
+    }
+    data[VERSION] = np.array(versions, dtype=np.int64)
+    data["__i"] = np.arange(len(rows), dtype=np.int64)
+    return data
+
+
+def _insert(con: duckdb.DuckDBPyConnection, t: Table, names: list[str]) -> None:
+    cols = ", ".join(qi(n) for n in [*names, VERSION])
+    con.execute(f"INSERT INTO {t.storage} ({cols}) SELECT {cols} FROM ({typed(t, names)})")
 
 
 def typed(t: Table, names: list[str]) -> str:

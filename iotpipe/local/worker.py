@@ -23,6 +23,8 @@ import time
 import traceback
 from typing import Any
 
+from iotpipe.local import kinesisevent
+
 
 class LambdaContext:
     """The attributes of Lambda's Python context object that functions use."""
@@ -112,7 +114,7 @@ def main(argv: list[str]) -> int:
         else:
             try:
                 ctx = LambdaContext(request_id, int(request["deadline_ms"]))
-                result = func(request["event"], ctx)
+                result = func(kinesisevent.expand(request["event"]), ctx)
                 reply.update(ok=True, result=result)
                 json.dumps(reply)
             except Exception as e:

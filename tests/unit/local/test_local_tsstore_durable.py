@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ts_records import rec
 
 from iotpipe.local import tswrite
 from iotpipe.local.esm import Checkpoints
@@ -16,17 +17,6 @@ from iotpipe.local.tsquery import QueryEngine
 from iotpipe.local.tsstore import RejectedRecords, TimestreamStore
 
 A, R = "123456789012", "us-east-1"
-
-
-def rec(dev: str, value: float, t: int, **extra: object) -> dict[str, object]:
-    return {
-        "Dimensions": [{"Name": "DeviceId", "Value": dev}],
-        "MeasureName": "temperature",
-        "MeasureValue": str(value),
-        "MeasureValueType": "DOUBLE",
-        "Time": str(t),
-        **extra,
-    }
 
 
 def values(store: TimestreamStore) -> list[tuple[str | None, ...]]:

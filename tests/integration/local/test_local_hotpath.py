@@ -1,0 +1,64 @@
+"""PutRecords and WriteRecords skip moto's dispatch (`hotpath`); a boto3 user cannot tell:
+the same errors, the same accounts, the same answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+pytestmark = pytest.mark.integration
+
+
+def _as_account(client: Any, account: str) -> Any:
+    """moto's own per-request account switch, the header its docs describe."""
+
+    def add(request: Any, **_: Any) -> None:
+        request.headers["x-moto-account-id"] = account
+
+    client.meta.events.register("before-sign.*.*", add)
+    return client
+
+
+def test_put_records_errors_and_accounts_match_moto(local_aws: Any) -> None:
+    name = local_aws.name("hot")
+    kinesis = local_aws.client("kinesis")
+    with pytest.raises(ClientError) as e:
+        kinesis.put_records(StreamName=name, Records=[{"Data": b"x", "PartitionKey": "k"}])
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+    other = _as_account(local_aws.client("kinesis"), "111122223333")
+    other.create_stream(StreamName=name, ShardCount=1)  # through moto's dispatch
+    other.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.1})
+    out = other.put_records(StreamName=name, Records=[{"Data": b"x", "PartitionKey": "k"}])
+    assert out["FailedRecordCount"] == 0 and out["Records"][0]["ShardId"]
+    assert out["ResponseMetadata"]["RequestId"]
+    with pytest.raises(ClientError):  # the default account has no such stream
+        kinesis.put_records(StreamName=name, Records=[{"Data": b"x", "PartitionKey": "k"}])
+    shard = out["Records"][0]["ShardId"]
+    it = other.get_shard_iterator(StreamName=name, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+    assert [r["Data"] for r in other.get_records(ShardIterator=it["ShardIterator"])["Records"]] == [
+        b"x"
+    ]
+
+
+def test_write_records_errors_match_timestream(local_aws: Any) -> None:
+    ts = local_aws.client("timestream-write")
+    db = local_aws.name("hotdb")
+    with pytest.raises(ClientError) as e:
+        ts.write_records(DatabaseName=db, TableName="t", Records=[{"MeasureName": "m"}])
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    ts.create_database(DatabaseName=db)
+    ts.create_table(DatabaseName=db, TableName="t")
+    with pytest.raises(ClientError) as e:
+        ts.write_records(DatabaseName=db, TableName="t", Records=[{"MeasureName": "m"}] * 101)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
+    bad = {"MeasureName": "m", "MeasureValue": "x", "MeasureValueType": "DOUBLE", "Time": "1"}
+    with pytest.raises(ClientError) as e:
+        ts.write_records(DatabaseName=db, TableName="t", Records=[bad])
+    assert e.value.response["Error"]["Code"] == "RejectedRecordsException"
+    body = json.loads(json.dumps(e.value.response))  # the JSON body reached boto3 whole
+    assert body["RejectedRecords"][0]["RecordIndex"] == 0
