@@ -40,7 +40,7 @@ from iotpipe.local.batching import (
 from iotpipe.local.counters import COUNTERS
 from iotpipe.local.durable import PERSISTENCE, Part, write_durably
 from iotpipe.local.functions import FunctionPool
-from iotpipe.local.kinesispatch import PUT_SIGNAL, shard_records
+from iotpipe.local.kinesispatch import PUT_SIGNAL, stored_records
 from iotpipe.poll import Backoff
 
 FREE_RETRIES = 8  # consecutive failed invokes before retries back off (0.1 s doubling, 2 s max)
@@ -132,16 +132,14 @@ class ShardPoller(threading.Thread):
         esm = self.esm
         size = int(esm.batch_size or 100)
         window = float(esm.max_batch_window or 0)
-        head = shard_records(self.shard, self.checkpoint, size)
-        first = head[0].created_at if head else None
+        head = stored_records(self.shard, self.checkpoint, size)
+        first = head[0].arrival if head else None
         wait = take_batch(len(head), first, size, window, time.time())
         if wait > 0:
             with PUT_SIGNAL:
                 PUT_SIGNAL.wait(min(wait, 0.5))
             return
-        batch = [
-            StreamRecord(r.sequence_number, r.data, r.partition_key, r.created_at) for r in head
-        ]
+        batch = [StreamRecord(r.seq, r.data, r.partition_key, r.arrival) for r in head]
         policy = RetryPolicy(
             max_retries=-1 if esm.max_retry_attempts is None else int(esm.max_retry_attempts),
             max_age_s=-1 if esm.max_record_age is None else int(esm.max_record_age),

@@ -31,7 +31,7 @@ from iotpipe.local import parquet
 from iotpipe.local.counters import COUNTERS
 from iotpipe.local.firehosestate import CHECKPOINTS
 from iotpipe.local.functions import FunctionPool
-from iotpipe.local.kinesispatch import PUT_SIGNAL, shard_records
+from iotpipe.local.kinesispatch import PUT_SIGNAL, stored_records
 from iotpipe.poll import Backoff
 
 READ_LIMIT = 10_000  # records per shard per read
@@ -111,12 +111,10 @@ class Delivery(threading.Thread):
             if self.buffer.full(hints):
                 break
             sid = shard.shard_id
-            for rec in shard_records(shard, self.read_pos.get(sid, 0), READ_LIMIT):
-                item = fb.Item(
-                    sid, rec.sequence_number, rec.data, rec.partition_key, rec.created_at
-                )
+            for rec in stored_records(shard, self.read_pos.get(sid, 0), READ_LIMIT):
+                item = fb.Item(sid, rec.seq, rec.data, rec.partition_key, rec.arrival)
                 self.buffer.add(item, fb.b64_size(rec.data), now)
-                self.read_pos[sid] = rec.sequence_number
+                self.read_pos[sid] = rec.seq
                 got += 1
                 if self.buffer.full(hints):
                     break

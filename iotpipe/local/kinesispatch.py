@@ -27,8 +27,10 @@ from typing import Any
 
 from iotpipe.local import kinesisstore
 from iotpipe.local import motointernals as moto
+from iotpipe.local import motointernals_hot as hot
 from iotpipe.local.counters import COUNTERS
 from iotpipe.local.patching import service
+from iotpipe.local.segments import Stored
 
 KINESIS = service("kinesis")
 
@@ -66,6 +68,18 @@ def shard_records(shard: Any, after: int, limit: int) -> list[Any]:
         return records.read_after(after, limit)
     first = edge_key(records)  # a shard moto made and nothing was put into yet
     return [] if first is None else kinesisstore.MemoryRecords(records).read_after(after, limit)
+
+
+def stored_records(shard: Any, after: int, limit: int) -> list[Stored]:
+    """What `shard_records` gives, as plain tuples: the pollers (mappings, Firehose) read
+    every record once, and a moto ``Record`` per record cost them a datetime each."""
+    records = moto.shard_records(shard)
+    if isinstance(records, kinesisstore.DiskRecords):
+        return records.log.read_after(after, limit)
+    return [
+        Stored(r.sequence_number, r.created_at, r.partition_key, r.explicit_hash_key, r.data)
+        for r in shard_records(shard, after, limit)
+    ]
 
 
 def store_of(stream: Any, shard: Any) -> Any:
@@ -224,23 +238,70 @@ def backend_get_records(
 def put_record(self: Any, partition_key: str, explicit_hash_key: str, data: str) -> tuple[str, str]:
     check_record_size(partition_key, data)
     shard = self.get_shard_for_key(partition_key, explicit_hash_key)
-    store = store_of(self, shard)
-    with _PUT_LOCK:
-        newest = edge_key(store, last=True) if isinstance(store, dict) else store.log.last()
-        if newest is not None:
-            seq = newest + 1
-        else:
-            seq = SEQ_BASE + moto.shard_index(shard) * SEQ_SHARD_SPAN + 1
-        record = (
-            None
-            if isinstance(store, kinesisstore.DiskRecords)
-            else (moto.new_record(partition_key, data, seq, explicit_hash_key))
-        )
-        ticket = store.put(seq, partition_key, explicit_hash_key, data, record)
-    kinesisstore.pending(store, ticket)  # the response waits (`wait_pending`)
-    COUNTERS.add("records_put")
-    notify_put()
+    (seq,) = _put_placed(self, [(shard, partition_key, explicit_hash_key, data)])
     return str(seq), shard.shard_id
+
+
+@KINESIS.patch(moto.KinesisBackend, "put_records")
+def put_records(
+    self: Any, stream_arn: str | None, stream_name: str | None, records: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """moto's checks and errors; then each shard's records in one write under one lock
+    (moto's loop took the put lock, a write and a wake-up per record)."""
+    stream = self.describe_stream(stream_arn=stream_arn, stream_name=stream_name)
+    if len(records) > 500:
+        raise hot.TooManyRecords()
+    sizes = [blob_size(r.get("Data") or "") + len(r.get("PartitionKey") or "") for r in records]
+    if sum(sizes) > 5 * 1024 * 1024:
+        raise hot.TotalRecordsSizeExceedsLimit()
+    over = next((i for i, n in enumerate(sizes) if n > MAX_RECORD_BYTES), None)
+    if over is not None:
+        raise hot.RecordSizeExceedsLimit(position=over + 1)
+    placed = []
+    for r in records:
+        pk, ehk, data = r.get("PartitionKey"), r.get("ExplicitHashKey"), r.get("Data")
+        placed.append((stream.get_shard_for_key(pk, ehk), pk, ehk, data))
+    seqs = _put_placed(stream, placed)
+    self._send_stream_metrics(
+        stream.stream_name, incoming_bytes=sum(sizes), incoming_records=len(records)
+    )
+    return {
+        "FailedRecordCount": 0,
+        "Records": [
+            {"SequenceNumber": str(seq), "ShardId": p[0].shard_id}
+            for seq, p in zip(seqs, placed, strict=True)
+        ],
+    }
+
+
+def _put_placed(stream: Any, placed: list[tuple[Any, Any, Any, Any]]) -> list[int]:
+    """Store (shard, partition key, hash key, data) records; their sequence numbers."""
+    by_shard: dict[str, list[int]] = {}
+    for i, item in enumerate(placed):
+        by_shard.setdefault(item[0].shard_id, []).append(i)
+    seqs = [0] * len(placed)
+    with _PUT_LOCK:
+        for at in by_shard.values():
+            shard = placed[at[0]][0]
+            store = store_of(stream, shard)
+            newest = edge_key(store, last=True) if isinstance(store, dict) else store.log.last()
+            if newest is None:
+                first = SEQ_BASE + moto.shard_index(shard) * SEQ_SHARD_SPAN + 1
+            else:
+                first = newest + 1
+            if isinstance(store, kinesisstore.DiskRecords):
+                ticket = store.put_many(first, [placed[i][1:] for i in at])
+            else:  # --ephemeral: moto's own Records
+                for k, i in enumerate(at):
+                    _, pk, ehk, data = placed[i]
+                    record = moto.new_record(pk, data, first + k, ehk)
+                    ticket = store.put(first + k, pk, ehk, data, record)
+            for k, i in enumerate(at):
+                seqs[i] = first + k
+            kinesisstore.pending(store, ticket)  # the response waits (`wait_pending`)
+    COUNTERS.add("records_put", len(placed))
+    notify_put()
+    return seqs
 
 
 @KINESIS.patch(moto.KinesisResponse, "put_records")

@@ -88,6 +88,12 @@ class DiskRecords:
         except DiskFull as exc:
             raise disk_full(exc) from exc
 
+    def put_many(self, first: int, records: list[tuple[str, str | None, str]]) -> int:
+        try:
+            return self.log.append_many(first, records)
+        except DiskFull as exc:
+            raise disk_full(exc) from exc
+
     def wait_durable(self, ticket: int) -> None:
         try:
             self.log.wait_durable(ticket)

@@ -1,6 +1,6 @@
 """What `hotpath` needs of moto to answer a call without moto's dispatch: the account a
 request's access key belongs to (moto's rule, in moto's order), the backends the handlers
-read, and how moto renders an error. A sibling of `motointernals` (same rules)."""
+read, and the errors of PutRecords' checks (`kinesispatch.put_records`). A sibling of `motointernals` (same rules)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,22 @@ from iotpipe.local.patching import moto_imports
 
 with moto_imports():
     from moto.iam.models import get_account_id_from
+    from moto.kinesis.exceptions import (
+        RecordSizeExceedsLimit,
+        TooManyRecords,
+        TotalRecordsSizeExceedsLimit,
+    )
     from moto.kinesis.models import kinesis_backends
     from moto.timestreamwrite.models import timestreamwrite_backends
 
-__all__ = ["account_for", "kinesis", "timestream"]
+__all__ = [
+    "RecordSizeExceedsLimit",
+    "TooManyRecords",
+    "TotalRecordsSizeExceedsLimit",
+    "account_for",
+    "kinesis",
+    "timestream",
+]
 
 _ACCESS_KEY = re.compile(r"Credential=([^/]+)/")
 

@@ -3,7 +3,8 @@
 A sibling of `motointernals` (same rules: every moto import and private attribute in one
 place, reviewed on a moto upgrade). moto keeps every service's state in one
 ``BackendDict`` per service (``{account: {region: backend}}``) and lists the ones in use
-in ``BackendDict._instances``; the snapshot pickles the backends of those, named by the
+in ``BackendDict._instances``, and every model instance in its class's
+``instances_tracked`` (`serverpatch` turns that off); the snapshot pickles the backends of those, named by the
 module attribute that holds the dict, and restore puts them back into the same dicts.
 """
 
@@ -16,6 +17,10 @@ from iotpipe.local.patching import moto_imports
 
 with moto_imports():
     from moto.core.base_backend import BackendDict, backend_lock
+    from moto.core.common_models import BaseModel
+    from moto.core.model_instances import reset_model_data
+
+__all__ = ["BaseModel", "forget_tracked_instances", "registries"]
 
 Registry = tuple[str, str, dict[str, dict[str, Any]]]  # (module, attribute, backends)
 
@@ -56,3 +61,8 @@ def restore(saved: list[Registry]) -> int:
                 dict.__setitem__(per_account, region, backend)
                 count += 1
     return count
+
+
+def forget_tracked_instances() -> None:
+    """Empty moto's lists of every model instance made so far (`serverpatch` stops new ones)."""
+    reset_model_data()

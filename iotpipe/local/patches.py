@@ -8,7 +8,8 @@ self-test green and `motointernals` reviewed.
 
 What is changed and why:
 - Server (`serverpatch`): the backend lookup per request is cached (moto scans its
-  package directory).
+  package directory), and model instances are no longer all remembered by their class
+  (moto's dashboard list: every Kinesis record read, message and S3 key, forever).
 - Kinesis (`kinesispatch`): O(1) sequence numbers (moto lists every key on every put), a
   thread-safe put, 56-digit sequence numbers like AWS's (string order = numeric order),
   O(limit) GetRecords, a PutRecords response built without moto's slow generic
@@ -57,6 +58,7 @@ from iotpipe.local import (
     kinesispatch,
     lambdapatch,
     logstore,
+    motointernals_state,
     s3durable,
     serverpatch,
     sqsdurable,
@@ -97,3 +99,4 @@ def all_patches() -> list[Patch]:
 def apply() -> None:
     """Self-test every service's changes, then install them all (idempotent)."""
     install(services())
+    motointernals_state.forget_tracked_instances()  # those made before the patch (imports, tests)

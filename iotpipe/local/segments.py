@@ -196,9 +196,16 @@ class ShardLog:
     def append(self, seq: int, pk: str, ehk: str | None, data: str) -> int:
         """Write one record (caller holds the put lock, so ``seq`` is the next one);
         returns the ticket to pass to `wait_durable`."""
-        blob = encode(seq, self.now(), pk, ehk, data)
+        return self.append_many(seq, [(pk, ehk, data)])
+
+    def append_many(self, first: int, records: list[tuple[str, str | None, str]]) -> int:
+        """Write records numbered ``first``, ``first + 1``... with one write (the caller
+        holds the put lock); all or none of them are in the file afterwards."""
+        now = self.now()
+        blobs = [encode(first + i, now, *rec) for i, rec in enumerate(records)]
+        blob = b"".join(blobs)
         with self.lock:
-            seg = self._tail(seq, len(blob))
+            seg = self._tail(first, len(blob))
             view, at = memoryview(blob), seg.end
             try:
                 while view:
@@ -209,9 +216,11 @@ class ShardLog:
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise DiskFull(str(self.where)) from exc
                 raise
-            seg.offsets.append(at)
-            seg.end = at + len(blob)
-            self.written += 1
+            for one in blobs:
+                seg.offsets.append(at)
+                at += len(one)
+            seg.end = at
+            self.written += len(blobs)
             ticket = self.written
         self.maybe_trim()
         return ticket

@@ -23,7 +23,7 @@ import duckdb
 
 from iotpipe.local.tsrecords import Reject
 from iotpipe.local.tsstage import SeriesClock, series_of
-from iotpipe.local.tswrite import MEMORY_LIMIT, STORE_SCHEMA, VERSION, Table, qi
+from iotpipe.local.tswrite import DISK_MEMORY_LIMIT, MEMORY_LIMIT, STORE_SCHEMA, VERSION, Table, qi
 
 TableKey = tuple[str, str, str, str]  # account, region, database, table
 
@@ -43,7 +43,8 @@ class TableCatalog:
     def _open_catalogs(self, directory: Path | None) -> None:
         """A fresh connection, locked down for queries, with every catalog file attached."""
         self._dir = directory
-        self._con = duckdb.connect(":memory:", config={"memory_limit": MEMORY_LIMIT})
+        limit = MEMORY_LIMIT if directory is None else DISK_MEMORY_LIMIT
+        self._con = duckdb.connect(":memory:", config={"memory_limit": limit})
         self._con.execute("SET GLOBAL TimeZone='UTC'")  # every cursor: Timestream is UTC
         self._tables: dict[TableKey, Table] = {}
         self._databases: set[tuple[str, str, str]] = set()
@@ -51,6 +52,7 @@ class TableCatalog:
         self._clocks: dict[TableKey, SeriesClock] = {}
         if directory is not None:
             self._con.execute("SET allowed_directories=?", [[str(directory) + "/"]])
+            self._con.execute("SET temp_directory=?", [str(directory / "tmp")])
         self._con.execute("SET enable_external_access=false")
         self._con.execute("SET lock_configuration=true")  # no query can SET anything now
         if directory is not None:

@@ -22,7 +22,8 @@ from iotpipe.local.tsrecords import Reject
 
 STORE_SCHEMA = "__iotpipe_storage"  # per catalog; views named like the Timestream tables
 VERSION = "__version"  # hidden column: the row's Version
-MEMORY_LIMIT = "256MB"
+MEMORY_LIMIT = "256MB"  # --ephemeral: the rows themselves live in DuckDB's memory
+DISK_MEMORY_LIMIT = "128MB"  # persistent: a cache of the files (bounded RSS); spills to tmp/
 _CONFLICT = (
     "A record with the same time, dimensions and measure name but a different "
     "measure value exists and its version is not lower."

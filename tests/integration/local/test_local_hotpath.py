@@ -62,3 +62,28 @@ def test_write_records_errors_match_timestream(local_aws: Any) -> None:
     assert e.value.response["Error"]["Code"] == "RejectedRecordsException"
     body = json.loads(json.dumps(e.value.response))  # the JSON body reached boto3 whole
     assert body["RejectedRecords"][0]["RecordIndex"] == 0
+
+
+def test_put_records_keeps_kinesis_limits_and_per_shard_order(local_aws: Any) -> None:
+    name = local_aws.name("hotlim")
+    kinesis = local_aws.client("kinesis")
+    kinesis.create_stream(StreamName=name, ShardCount=2)
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.1})
+    records = [{"Data": f"m{i}".encode(), "PartitionKey": f"dev-{i % 7}"} for i in range(200)]
+    out = kinesis.put_records(StreamName=name, Records=records)["Records"]
+    by_shard: dict[str, list[tuple[int, int]]] = {}
+    for i, r in enumerate(out):
+        by_shard.setdefault(r["ShardId"], []).append((int(r["SequenceNumber"]), i))
+    assert len(by_shard) == 2
+    for placed in by_shard.values():  # consecutive, in request order, within each shard
+        seqs = [s for s, _ in placed]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
+        assert [i for _, i in placed] == sorted(i for _, i in placed)
+    for records, code in (
+        ([{"Data": b"x", "PartitionKey": "k"}] * 501, "ValidationException"),
+        ([{"Data": b"x" * (1024 * 1024), "PartitionKey": "k"}], "ValidationException"),
+        ([{"Data": b"x" * (1000 * 1000), "PartitionKey": "k"}] * 6, "InvalidArgumentException"),
+    ):
+        with pytest.raises(ClientError) as e:
+            kinesis.put_records(StreamName=name, Records=records)
+        assert e.value.response["Error"]["Code"] == code

@@ -252,3 +252,38 @@ def test_queue_counts_stay_exact(monkeypatch):
     ) == (3, 2, 1)
     only = backend.get_queue_attributes(name, ["ApproximateNumberOfMessages", "QueueArn"])
     assert dict(only) == {"ApproximateNumberOfMessages": 3, "QueueArn": expected["QueueArn"]}
+
+
+# -- moto's instance tracking: nothing made per message stays in memory ----------------------
+def test_moto_alone_remembers_every_model_instance(monkeypatch):
+    """The leak the patch removes (if moto stops doing this, the patch can go)."""
+    from moto.kinesis.models import Record
+
+    from iotpipe.local import motointernals_state
+
+    (patch,) = [p for p in all_patches() if p.attr == "__new__"]
+    monkeypatch.setattr(motointernals_state.BaseModel, "__new__", patch.current())
+    before = len(Record.instances_tracked)
+    Record("k", "ZGF0YQ==", 1, None)
+    assert len(Record.instances_tracked) == before + 1
+
+
+def test_model_instances_are_not_remembered(monkeypatch):
+    import gc
+    import weakref
+
+    from moto.kinesis.models import Record
+    from moto.sqs.models import Message
+
+    from iotpipe.local import motointernals_state, serverpatch
+
+    monkeypatch.setattr(motointernals_state.BaseModel, "__new__", serverpatch.base_model_new)
+    motointernals_state.forget_tracked_instances()
+    record = Record("k", "ZGF0YQ==", 1, None)
+    message = Message("id", "body")
+    assert (record.partition_key, message.body) == ("k", "body")  # still built as moto does
+    assert Record.instances_tracked == [] and Message.instances_tracked == []
+    gone = weakref.ref(record)
+    del record
+    gc.collect()
+    assert gone() is None
