@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import queue
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +29,12 @@ class World:
         self.owners: dict[str, str] = {}  # certificate id -> thing name
         self.asked: list[str] = []
         self.published: queue.Queue[tuple[str, str, bytes]] = queue.Queue()
+        self.durable: Callable[[], None] | None = None
         self.broker = MqttBroker(self.ca.server_context(), self.authorize, self.on_publish)
 
-    def on_publish(self, client_id: str, topic: str, payload: bytes) -> None:
+    def on_publish(self, client_id: str, topic: str, payload: bytes) -> Callable[[], None] | None:
         self.published.put((client_id, topic, payload))
+        return self.durable  # what the emulator returns: the wait for an fsync, or None
 
     def authorize(self, der: bytes, client_id: str, action: str, topic: str | None) -> bool:
         self.asked.append(action)

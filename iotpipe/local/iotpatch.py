@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from iotpipe.local import kinesisstore
 from iotpipe.local import motointernals as moto
 from iotpipe.local.iotrules import on_publish, validate_rule
 from iotpipe.local.iotsql import IotSqlError
@@ -24,6 +25,7 @@ def publish(original: Callable[..., None], self: Any, topic: str, payload: bytes
     moto.trim_published(self, KEEP_PAYLOADS)
     data = payload if isinstance(payload, bytes) else str(payload).encode()
     on_publish(self.account_id, self.region_name, topic, data)
+    kinesisstore.wait_pending()  # what the rules put is durable before the reply
 
 
 def _validate(sql: str, kwargs: dict[str, Any]) -> None:

@@ -206,9 +206,18 @@ def pending(store: Any, ticket: int) -> None:
 
 def wait_pending() -> None:
     """Block until every record this thread put is durable (before acknowledging)."""
+    wait_for(take_pending())
+
+
+def take_pending() -> list[tuple[Any, int]]:
+    """What this thread must wait for, handed over (to wait on another thread: `wait_for`)."""
     held: dict[int, tuple[Any, int]] = getattr(_PENDING, "held", None) or {}
     _PENDING.held = {}
-    for store, ticket in held.values():
+    return list(held.values())
+
+
+def wait_for(pending: list[tuple[Any, int]]) -> None:
+    for store, ticket in pending:
         store.wait_durable(ticket)
 
 

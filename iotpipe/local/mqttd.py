@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import resource
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from iotpipe.local import iotcerts, iotidentity, iotrules
+from iotpipe.local import iotcerts, iotidentity, iotrules, kinesisstore
 from iotpipe.local.broker import MqttBroker
 from iotpipe.local.ca import EmulatorCA
 
@@ -63,9 +64,12 @@ class RegionalAuthorizer:
             self._by_client[client_id] = (where.account, where.region)
         return True
 
-    def on_publish(self, client_id: str, topic: str, payload: bytes) -> None:
+    def on_publish(self, client_id: str, topic: str, payload: bytes) -> Callable[[], None] | None:
+        """Run the rules (on the broker's loop); what they put becomes durable off it."""
         account, region = self._by_client[client_id]
         iotrules.on_publish(account, region, topic, payload, client_id)
+        pending = kinesisstore.take_pending()
+        return (lambda: kinesisstore.wait_for(pending)) if pending else None
 
 
 def raise_open_files_limit(wanted: int = 65536) -> int:

@@ -10,6 +10,10 @@ Protocol: one JSON request per line on stdin (``{"id", "event", "deadline_ms",
 "result"}`` or ``{"id", "ok": false, "error": {errorType, errorMessage, stackTrace}}``).
 The function's own stdout, stderr and logging all go to stderr, which the emulator keeps
 as the function's log, with Lambda-style START/END/REPORT lines.
+
+The worker ends with the emulator: at stdin's EOF between invocations, and, when the
+emulator dies mid-invocation (``kill -9``), at once (`_exit_with_parent`), so no handler
+goes on writing to an emulator that is gone or to the one started after it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ import importlib
 import json
 import logging
 import os
+import select
 import sys
+import threading
 import time
 import traceback
 from typing import Any
@@ -91,8 +97,25 @@ def _load(handler: str) -> tuple[Any, dict[str, Any] | None]:
     return func, None
 
 
+def _exit_with_parent() -> None:
+    """A thread that ends this process when its parent (the emulator) exits."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        try:  # Linux: a descriptor that becomes readable when the parent exits
+            fd = os.pidfd_open(parent)
+            select.select([fd], [], [])
+        except (AttributeError, OSError):  # elsewhere: notice the re-parenting
+            while os.getppid() == parent:
+                time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def main(argv: list[str]) -> int:
     handler_name = argv[1]
+    _exit_with_parent()
     replies = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
     os.dup2(2, 1)  # print() and logging now land in the function's log
     sys.stdout = os.fdopen(1, "w", buffering=1, encoding="utf-8", closefd=False)

@@ -5,7 +5,8 @@ idle devices cost a socket and a coroutine each. What a device may do is asked o
 ``authorizer`` (the emulator's: the IoT policies attached to the presenting certificate)
 for every connect, publish, subscribe and delivery, as IoT Core does. An accepted publish
 is handed to ``on_publish`` (the topic rules) before its PUBACK is sent, so a PUBACK means
-the rules ran. IoT Core's limits hold: QoS 0 and 1 only, 128 KB payloads, keep-alive
+the rules ran and what they stored is durable (the hook may return a blocking wait, run
+off the loop). IoT Core's limits hold: QoS 0 and 1 only, 128 KB payloads, keep-alive
 clamped to 30-1200 s, one connection per client id (a second one closes the first).
 A client's mistake closes that client's connection and is logged in one line.
 """
@@ -37,7 +38,8 @@ CLOSE_TIMEOUT_S = 2.0
 # (certificate DER, client id, action "iot:Connect" | "iot:Publish" | ..., topic or None)
 Authorizer = Callable[[bytes, str, str, str | None], bool]
 # (client id, topic, payload): runs the topic rules; raises to refuse the message
-PublishHook = Callable[[str, str, bytes], None]
+# (client id, topic, payload) -> None, or what must finish (off the loop) before the PUBACK
+PublishHook = Callable[[str, str, bytes], Callable[[], None] | None]
 
 
 class Refused(Exception):
@@ -264,7 +266,9 @@ class MqttBroker:
         try:
             # Inline, not on a thread: the rules are in-memory work (~0.1 ms) and a thread
             # hop per message cost more than the work itself.
-            self._on_publish(session.client_id, msg.topic, msg.payload)
+            durable = self._on_publish(session.client_id, msg.topic, msg.payload)
+            if durable is not None:  # e.g. an fsync: shared by publishes waiting together
+                await asyncio.to_thread(durable)
         except Exception as exc:  # the rules could not take it: not acknowledged
             LOG.warning("mqtt publish to %s not accepted: %s", msg.topic, exc)
             raise Refused(UNSPECIFIED_ERROR, f"publish to {msg.topic!r} failed") from exc

@@ -64,6 +64,28 @@ def test_a_device_publishes_qos1_and_the_rules_get_it_before_the_ack(
     cl.stop()
 
 
+def test_the_puback_waits_until_what_the_rules_stored_is_durable(world: World) -> None:
+    durable, waited = threading.Event(), threading.Event()
+
+    def wait() -> None:  # the emulator's wait for an fsync, run off the broker's loop
+        waited.set()
+        assert durable.wait(WAIT)
+
+    world.durable = wait
+    cl = Client(world, world.device("dev-1"))
+    assert not cl.connect().is_failure
+    cl.c.publish("iot/sensors/dev-1/data", b"{}", qos=1)
+    assert waited.wait(WAIT)
+    other = Client(world, world.device("dev-2"))  # the loop still serves others meanwhile
+    assert not other.connect().is_failure
+    with pytest.raises(queue.Empty):
+        cl.acks.get(timeout=0.3)  # not acknowledged before it is durable
+    durable.set()
+    assert not cl.acks.get(timeout=WAIT)[1].is_failure
+    cl.stop()
+    other.stop()
+
+
 def test_a_subscriber_receives_what_is_published(world: World) -> None:
     a, b = Client(world, world.device("dev-a"), mqtt.MQTTv5), Client(world, world.device("dev-b"))
     a.connect()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from iotpipe.local import segments
 from iotpipe.local.segments import DiskFull, ShardLog
 
 FIRST = 49 * 10**54 + 1
@@ -211,3 +212,42 @@ def test_the_dict_view_moto_reads(tmp_path: Path) -> None:
     with pytest.raises(KeyError):
         view[FIRST + 9]
     assert view.__reduce__()[1] == ("a", "r", "s", "shardId-0")
+
+
+def test_a_batch_is_one_write_numbered_in_order_and_all_or_nothing(tmp_path: Path) -> None:
+    writes: list[int] = []
+
+    def write(fd: int, data: bytes) -> int:
+        writes.append(len(data))
+        if len(writes) == 2:
+            os.write(fd, data[: len(data) // 2])  # half the batch reached the disk
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return os.write(fd, data)
+
+    log = ShardLog(tmp_path, write=write).open()
+    log.wait_durable(log.append_many(FIRST, [(f"pk{i}", None, "eA==") for i in range(5)]))
+    assert len(writes) == 1
+    assert [(r.seq, r.partition_key) for r in log.read_after(0, 10)] == [
+        (FIRST + i, f"pk{i}") for i in range(5)
+    ]
+    with pytest.raises(DiskFull):
+        log.append_many(FIRST + 5, [("a", None, "eA=="), ("b", None, "eA==")])
+    assert log.count() == 5
+    log.close()
+    assert ShardLog(tmp_path).open().count() == 5
+
+
+def test_only_the_newest_segment_is_checked_record_by_record_at_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("iotpipe.local.segments.SEGMENT_BYTES", 500)
+    log = ShardLog(tmp_path).open()
+    fill(log, 40)
+    log.close()
+    checked: list[int] = []
+    crc = segments.zlib.crc32
+    monkeypatch.setattr(segments.zlib, "crc32", lambda b: checked.append(1) or crc(b))
+    again = ShardLog(tmp_path).open()
+    assert [r.seq for r in again.read_after(0, 100)] == list(range(FIRST, FIRST + 40))
+    newest = again.segments[-1]
+    assert len(checked) == len(newest.offsets) < 40  # sealed segments: headers only
