@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,8 @@ from iotpipe.fleet import SendOptions, message_source
 from iotpipe.local import lifecycle
 
 IOTPIPE = [sys.executable, "-m", "iotpipe"]
-SEND_CHUNK = 500_000  # send-test builds its messages up front: keep each run's list modest
+SEND_CHUNK = 500_000  # messages built up front per chunk: keep each list modest
+FLEET_DEVICES = 500  # the retained fill's fleet
 TARGET_RATIO, TARGET_E2E, TARGET_RSS_MB, TARGET_START_S = 0.7, 15_000.0, 400.0, 3.0
 DRAIN_TIMEOUT_S = 1800.0
 STALL_S = 60.0  # rows stopped growing: report what got there instead of hanging
@@ -266,13 +267,36 @@ def sustained(p: Pipeline, n: int, out: list[str]) -> None:
     out.append(f"  RSS at {n:,} retained, {mode}: {p.rss()}   [target <= {TARGET_RSS_MB:.0f} MB]")
 
 
+def fleet_batches(n: int, ends: datetime, seed: int) -> list[list[dict[str, Any]]]:
+    """``n`` messages of FLEET_DEVICES devices, 1 ms apart, the last at ``ends``."""
+    opts = SendOptions(messages=n, seed=seed, invalid_ratio=0.0, devices=FLEET_DEVICES)
+    recs = [
+        {"Data": m.data, "PartitionKey": m.device_id}
+        for m in message_source(Config(target="local"), opts, seed, ends)
+    ]
+    return [recs[i : i + 500] for i in range(0, len(recs), 500)]
+
+
 def retained(p: Pipeline, already: int, total: int, out: list[str]) -> None:
-    """Section 3's second half: fill the stream and Timestream to `total` messages."""
+    """Section 3's second half: fill the stream and Timestream to `total` messages.
+
+    As a fleet fills it: one timeline, each chunk after the one before (all of it before
+    the first section's messages, so none is in the future). Chunks of `send-test` would
+    each end "now" and reach back one millisecond per message, so every chunk would be
+    late data overlapping the last (and a third of it conflicting values)."""
     left, started = total - already, time.perf_counter()
+    endpoint = str((lifecycle.read_state(p.home) or {})["endpoint"])
+    stream = p.stream()
+    ms = timedelta(milliseconds=1)
+    begin = datetime.now(UTC) - ms * (already + total + 60_000)
+    sent = 0
     while left > 0:
         chunk = min(SEND_CHUNK, left)
-        note(f"persistent: send-test -n {chunk} ({total - left + chunk:,}/{total:,})")
-        p.send(chunk)
+        note(
+            f"persistent: PutRecords {chunk:,} fleet messages ({already + sent + chunk:,}/{total:,})"
+        )
+        PutLoop(endpoint, stream, fleet_batches(chunk, begin + ms * (sent + chunk), sent)).run()
+        sent += chunk
         left -= chunk
     done_at, count = p.wait_done(total)
     took = done_at - started

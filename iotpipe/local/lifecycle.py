@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from iotpipe.errors import IotpipeError
+from iotpipe.local import heaptrim
 from iotpipe.local.guard import TOKEN_HEADER
 from iotpipe.local.patching import PatchError
 from iotpipe.poll import Backoff, Clock, TimedOut, until
@@ -234,6 +235,7 @@ def _start_locked(home: Path, port: int, ephemeral: bool = False) -> LocalInfo:
             stderr=subprocess.STDOUT,
             close_fds=True,
             cwd=home,
+            env={"MALLOC_ARENA_MAX": heaptrim.ARENAS, **os.environ},  # see `heaptrim`
         )
     _CHILDREN[proc.pid] = proc
     info = _wait_ready(home, proc, log, started_at)

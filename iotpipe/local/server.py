@@ -32,7 +32,7 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
-from iotpipe.local import athenapatch, hotpath, inventory, patches, snapshot
+from iotpipe.local import athenapatch, heaptrim, hotpath, inventory, patches, snapshot
 from iotpipe.local import motointernals as moto
 from iotpipe.local.athenaplan import AthenaEngine
 from iotpipe.local.counters import COUNTERS
@@ -82,6 +82,7 @@ class Emulator:
         RUNTIME.firehose = FirehoseManager(RUNTIME.pool)
         self.mqtt = MqttService(self.home)  # the devices' endpoint; its CA issues IoT's certs
         self._thread: threading.Thread | None = None
+        self._trimmed = threading.Event()  # set at stop: the heap trimmer ends
 
     # -- WSGI -------------------------------------------------------------------------
     def _app(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -177,12 +178,14 @@ class Emulator:
         RUNTIME.esm.start()
         RUNTIME.firehose.start()
         self.mqtt.start()
+        heaptrim.start(self._trimmed)
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="http", daemon=True
         )
         self._thread.start()
 
     def stop(self) -> None:
+        self._trimmed.set()
         self.mqtt.stop()
         self.athena.shutdown()
         athenapatch.use(None)

@@ -228,8 +228,12 @@ class TableCatalog:
                 self.drop_table(*key)
 
     def row_count(self) -> int:
-        with self._lock:
-            return sum(t.rows for t in self._tables.values())
+        """Rows stored or staged, without the lock: a status never waits for a commit."""
+        while True:
+            try:
+                return sum(t.rows for t in list(self._tables.values()))
+            except RuntimeError:  # a table was added or dropped meanwhile: count again
+                continue
 
     def _columns_for(self, t: Table, row: dict[str, Any]) -> None:
         for name in row["__dims__"]:

@@ -13,7 +13,8 @@ and not among the recent pairs cannot be a repeat, so it needs no lookup: that i
 row of a device whose readings arrive roughly in time order (Kinesis keeps order per
 partition key; concurrent PutRecords reorder a little, within the window). Anything
 else (a retried batch, a new Version, late data, two rows of one series at one time)
-takes the exact path: staged rows applied first, then the join of `tswrite`. Errors only
+takes the exact path: staged rows applied first, then the join of `tswrite`; the other
+rows of the same request are still staged. Errors only
 ever go one way (a hash collision merges two series' floors), which costs time, never a
 wrong answer. Memory: ``RECENT`` pairs plus one integer per series, whatever the table
 holds; at start the floors are rebuilt from DuckDB with one GROUP BY.
@@ -47,6 +48,7 @@ RECENT = 65_536  # (series, time) pairs a table's clock keeps exactly
 HEAD = struct.Struct("<II")
 Rows = list[tuple[int, dict[str, Any], int]]  # (record index, row, version), as in tswrite.Job
 TableKey = tuple[str, str, str, str]
+Pair = tuple[int, int]  # (series, time in µs)
 
 
 def series_of(measure_name: str, dims: Iterable[tuple[str, Any]]) -> int:
@@ -64,25 +66,26 @@ class SeriesClock:
 
     def __init__(self, floors: dict[int, int] | None = None) -> None:
         self._floor = floors or {}  # series -> the latest time no longer kept exactly
-        self._recent: set[tuple[int, int]] = set()
-        self._order: deque[tuple[int, int]] = deque()
+        self._recent: set[Pair] = set()
+        self._order: deque[Pair] = deque()
 
     def __len__(self) -> int:
         return len(self._floor) + len(self._recent)
 
-    def new_pairs(self, rows: Iterable[dict[str, Any]]) -> list[tuple[int, int]] | None:
-        """The rows' (series, time) pairs if each is certainly new (for `advance`), else
-        None. Nothing changes until `advance`."""
-        floor, recent, pairs, mine = self._floor, self._recent, [], set()
+    def classify(self, rows: Iterable[dict[str, Any]]) -> tuple[list[Pair], list[bool]]:
+        """Each row's (series, time) pair, and whether it is certainly new (later rows of
+        the same batch count: a pair twice is new once). Nothing changes until `advance`."""
+        floor, recent, mine = self._floor, self._recent, set()
+        pairs, new = [], []
         for row in rows:
             pair = (row_series(row), row["time"])
-            if pair[1] <= floor.get(pair[0], pair[1] - 1) or pair in recent or pair in mine:
-                return None
-            mine.add(pair)
             pairs.append(pair)
-        return pairs
+            fresh = pair[1] > floor.get(pair[0], pair[1] - 1)
+            new.append(fresh and pair not in recent and pair not in mine)
+            mine.add(pair)
+        return pairs, new
 
-    def advance(self, pairs: Iterable[tuple[int, int]]) -> None:
+    def advance(self, pairs: Iterable[Pair]) -> None:
         """These pairs are stored (or may be): remember them, forgetting the oldest."""
         recent, order, floor = self._recent, self._order, self._floor
         for pair in pairs:

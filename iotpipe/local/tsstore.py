@@ -159,46 +159,63 @@ class TimestreamStore(TableCatalog):
             raise job.error
 
     def _commit_group(self, group: list[Job]) -> None:
-        """Stage the jobs whose keys are all new; commit the others exactly (see `tsstage`)."""
+        """Stage the rows that are certainly new; commit the others exactly (`tsstage`)."""
+        parts: list[tuple[Job, Job]] = []
         try:
             with self._lock:
-                staged, exact = self._classify(group)
+                staged, exact = self._classify(group, parts)
                 if staged:
                     self._stage(staged)
                 if exact:
                     self._commit_exact(exact)
         finally:
+            for job, part in parts:  # a request fails if either of its parts did
+                job.error = job.error or part.error
             for job in group:
                 job.done.set()
 
-    def _classify(self, group: list[Job]) -> tuple[list[Job], list[Job]]:
-        staged, exact = [], []
+    def _classify(
+        self, group: list[Job], parts: list[tuple[Job, Job]]
+    ) -> tuple[list[Job], list[Job]]:
+        """Split each job: its new rows to stage, the rest (as `parts`) to check."""
+        staged: list[Job] = []
+        exact: list[Job] = []
         for job in group:
             try:
-                self.create_table(*job.table)
-                t = self._tables[job.table]
-                rows = []
-                for i, row, version in job.rows:
-                    try:
-                        self._columns_for(t, row)
-                    except Reject as e:
-                        job.rejected.append({"RecordIndex": i, "Reason": str(e)})
-                        continue
-                    rows.append((i, row, version))
+                rows = self._acceptable(job)
             except BaseException as e:  # this request fails, not the group
                 job.error = e
                 continue
-            job.rows = rows
+            if not rows:
+                continue
             clock = self._clocks[job.table]
-            pairs = clock.new_pairs(row for _, row, _ in rows)
-            if pairs is not None:
-                clock.advance(pairs)  # a staged row counts: its repeat takes the exact path
-                staged.append(job)
-                COUNTERS.add("timestream_rows_staged", len(rows))
-            else:
-                exact.append(job)
-                COUNTERS.add("timestream_rows_checked", len(rows))
+            pairs, new = clock.classify(row for _, row, _ in rows)
+            clock.advance(p for p, n in zip(pairs, new, strict=True) if n)  # staged: seen
+            fresh = [r for r, n in zip(rows, new, strict=True) if n]
+            check = [r for r, n in zip(rows, new, strict=True) if not n]
+            COUNTERS.add("timestream_rows_staged", len(fresh))
+            COUNTERS.add("timestream_rows_checked", len(check))
+            job.rows = fresh or check
+            (staged if fresh else exact).append(job)
+            if fresh and check:
+                part = Job(job.table, check, job.rejected)  # rejections land in the request
+                parts.append((job, part))
+                exact.append(part)
         return staged, exact
+
+    def _acceptable(self, job: Job) -> list[tuple[int, dict[str, Any], int]]:
+        """The job's rows whose columns fit the table (creating it and new columns)."""
+        self.create_table(*job.table)
+        t = self._tables[job.table]
+        rows = []
+        for i, row, version in job.rows:
+            try:
+                self._columns_for(t, row)
+            except Reject as e:
+                job.rejected.append({"RecordIndex": i, "Reason": str(e)})
+                continue
+            rows.append((i, row, version))
+        return rows
 
     def _stage(self, jobs: list[Job]) -> None:
         """Journal (one fsync) and queue for the applier; then the requests may be answered."""

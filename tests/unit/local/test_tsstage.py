@@ -17,12 +17,19 @@ import pytest
 from ts_records import rec
 
 from iotpipe.local import tsstage, tsstore, tswrite
+from iotpipe.local.counters import COUNTERS
 from iotpipe.local.segments import DiskFull
 from iotpipe.local.tsstage import Journal, SeriesClock, row_series, series_of
 from iotpipe.local.tsstore import RejectedRecords, TimestreamStore
 
 A, R = "123456789012", "us-east-1"
 TABLE = (A, R, "db", "t")
+
+
+def new_pairs(clock: SeriesClock, rows: list[dict[str, Any]]) -> list[tuple[int, int]] | None:
+    """The pairs to `advance` if every row is certainly new, else None."""
+    pairs, new = clock.classify(rows)
+    return pairs if all(new) else None
 
 
 def row(dev: str, t: int, measure: str = "temperature") -> dict[str, Any]:
@@ -41,13 +48,13 @@ def test_series_ignores_dimension_order_and_values_are_not_part_of_it() -> None:
 
 def test_rows_not_among_the_recent_pairs_are_new_even_out_of_order() -> None:
     clock = SeriesClock()
-    first = clock.new_pairs([row("s1", 10), row("s2", 10), row("s1", 12)])
+    first = new_pairs(clock, [row("s1", 10), row("s2", 10), row("s1", 12)])
     assert first is not None
     clock.advance(first)
-    assert clock.new_pairs([row("s1", 11), row("s1", 9)]) is not None  # reordered, still new
-    assert clock.new_pairs([row("s1", 12)]) is None  # a repeat
-    assert clock.new_pairs([row("s3", 1), row("s2", 10)]) is None  # one repeat: all exact
-    assert clock.new_pairs([row("s1", 13), row("s1", 13)]) is None  # twice in one batch
+    assert new_pairs(clock, [row("s1", 11), row("s1", 9)]) is not None  # reordered, still new
+    assert new_pairs(clock, [row("s1", 12)]) is None  # a repeat
+    assert new_pairs(clock, [row("s3", 1), row("s2", 10)]) is None  # one repeat: all exact
+    assert new_pairs(clock, [row("s1", 13), row("s1", 13)]) is None  # twice in one batch
     assert len(clock) == 3  # nothing changed without advance
 
 
@@ -56,13 +63,13 @@ def test_forgotten_pairs_raise_their_series_floor(monkeypatch: pytest.MonkeyPatc
     clock = SeriesClock()
     clock.advance_rows([row("s1", t) for t in (5, 1, 7, 3, 8, 9)])  # 5 and 1 forgotten
     assert len(clock) == 5  # four pairs and one floor: bounded, whatever was written
-    assert clock.new_pairs([row("s1", 4)]) is None  # at or below the floor (5): maybe stored
-    assert clock.new_pairs([row("s1", 6)]) is not None  # above it, not recent: new
-    assert clock.new_pairs([row("s1", 7)]) is None  # recent
-    assert clock.new_pairs([row("s2", 1)]) is not None  # another series: its own floor
+    assert new_pairs(clock, [row("s1", 4)]) is None  # at or below the floor (5): maybe stored
+    assert new_pairs(clock, [row("s1", 6)]) is not None  # above it, not recent: new
+    assert new_pairs(clock, [row("s1", 7)]) is None  # recent
+    assert new_pairs(clock, [row("s2", 1)]) is not None  # another series: its own floor
     floors = SeriesClock({row_series(row("s1", 0)): 20})
-    assert floors.new_pairs([row("s1", 20)]) is None
-    assert floors.new_pairs([row("s1", 21)]) is not None
+    assert new_pairs(floors, [row("s1", 20)]) is None
+    assert new_pairs(floors, [row("s1", 21)]) is not None
 
 
 def test_the_store_rebuilds_its_clock_from_duckdb(tmp_path: Path) -> None:
@@ -74,10 +81,10 @@ def test_the_store_rebuilds_its_clock_from_duckdb(tmp_path: Path) -> None:
     again = TimestreamStore(tmp_path)
     clock = again._clocks[TABLE]
     us = 1000
-    assert clock.new_pairs([row("s1", (t + 5) * us)]) is None
-    assert clock.new_pairs([row("s1", (t + 6) * us), row("s2", (t + 1) * us)]) is not None
+    assert new_pairs(clock, [row("s1", (t + 5) * us)]) is None
+    assert new_pairs(clock, [row("s1", (t + 6) * us), row("s2", (t + 1) * us)]) is not None
     none = {"__dims__": [], "time": t * us, "measure_name": "temperature"}
-    assert clock.new_pairs([none]) is None
+    assert new_pairs(clock, [none]) is None
     again.close()
 
 
@@ -161,6 +168,29 @@ def test_a_repeat_of_a_staged_row_takes_the_exact_path(monkeypatch: pytest.Monke
         store.write(A, R, "db", "t", [rec("s2", 5, t)])
     assert e.value.rejected[0]["ExistingVersion"] == 1
     assert store.row_count() == 2
+    store.close()
+
+
+def test_one_late_row_is_checked_and_the_rest_of_its_request_staged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(tsstore, "APPLY_EVERY_S", 3600.0)
+    store = TimestreamStore()
+    t = int(time.time() * 1000)
+    store.write(A, R, "db", "t", [rec("s1", 1, t)])
+    staged, checked = (COUNTERS.get(f"timestream_rows_{k}") for k in ("staged", "checked"))
+    batch = [rec("s2", 2, t), rec("s1", 9, t), rec("s3", 3, t), rec("s1", 1, t - 5)]
+    with pytest.raises(RejectedRecords) as e:
+        store.write(A, R, "db", "t", batch)
+    assert [(r["RecordIndex"], r["ExistingVersion"]) for r in e.value.rejected] == [(1, 1)]
+    assert e.value.written == 3
+    assert COUNTERS.get("timestream_rows_staged") - staged == 3  # s2, s3, and s1's older row
+    assert COUNTERS.get("timestream_rows_checked") - checked == 1  # s1 at t: maybe a repeat
+    store.flush()
+    cur = store.cursor(A, R)
+    got = cur.execute('SELECT DeviceId, "measure_value::double" FROM db."t" ORDER BY 1, 2')
+    assert got.fetchall() == [("s1", 1.0), ("s1", 1.0), ("s2", 2.0), ("s3", 3.0)]
+    cur.close()
     store.close()
 
 
