@@ -89,6 +89,14 @@ def group_members(pgid: int) -> list[int]:
     return sorted(found)
 
 
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an exited orphan waits for a pid 1 that may not reap it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 @dataclass
 class PutLoop:
     """PutRecords from several threads; counts only entries the emulator acknowledged."""
@@ -342,7 +350,7 @@ def kill_and_recover(p: Pipeline, messages: int, out: list[str]) -> None:
     for t in threads:
         t.join()
     time.sleep(1.0)
-    orphans = [w for w in workers if Path(f"/proc/{w}").exists()]
+    orphans = [w for w in workers if _running(w)]  # exited ones may linger as zombies
     for w in orphans:  # ours (the bench's emulator's workers), by pid
         with contextlib.suppress(ProcessLookupError):
             os.kill(w, signal.SIGKILL)

@@ -5,6 +5,7 @@ every acknowledged row in the store exactly once."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -262,4 +263,40 @@ def test_kill_9_while_staged_or_applying_keeps_every_row_once(tmp_path: Path, wh
         store.write(A, R, "db", "t", [rec("s7", 8, t)])
     assert e.value.rejected[0]["ExistingVersion"] == 1
     assert store.row_count() == 100
+    store.close()
+
+
+def test_a_full_disk_is_a_clear_503_and_nothing_is_acknowledged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from types import SimpleNamespace
+
+    from iotpipe.local import motointernals, tspatch
+    from iotpipe.local.runtime import RUNTIME
+
+    store = TimestreamStore(tmp_path)
+    monkeypatch.setattr(RUNTIME, "store", store)
+
+    def full(*_: object, **__: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tsstage.os, "fsync", full)
+    table = SimpleNamespace(retention_properties={}, magnetic_store_write_properties={})
+    call = SimpleNamespace(
+        body=json.dumps(
+            {
+                "DatabaseName": "db",
+                "TableName": "t",
+                "Records": [rec("s1", 1, int(time.time() * 1000))],
+            }
+        ),
+        timestreamwrite_backend=SimpleNamespace(describe_table=lambda db, t: table),
+        current_account=A,
+        region=R,
+    )
+    with pytest.raises(motointernals.Unavailable) as e:
+        tspatch.write_records(call)
+    assert e.value.code == 503 and "disk is full" in e.value.message
+    monkeypatch.undo()
+    assert store.row_count() == 0
     store.close()
