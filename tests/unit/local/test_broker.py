@@ -189,3 +189,35 @@ def test_garbage_closes_that_connection_and_the_broker_keeps_serving(world: Worl
     cl = Client(world, dev)
     assert not cl.connect().is_failure
     cl.stop()
+
+
+def test_durable_waits_share_thread_hops_and_fail_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from iotpipe.local.broker import server
+    from iotpipe.local.broker.server import DurableWaits
+
+    hops: list[int] = []
+    run_all = server._run_all
+    monkeypatch.setattr(server, "_run_all", lambda waits: hops.append(len(waits)) or run_all(waits))
+    gate = threading.Event()
+
+    def ok() -> None:
+        gate.wait(WAIT)
+
+    def full() -> None:
+        raise OSError("the disk is full")
+
+    async def main() -> list[object]:
+        waits = DurableWaits()
+        first = asyncio.ensure_future(waits.wait(ok))
+        await asyncio.sleep(0)  # the first group is running (blocked on the gate)
+        rest = [asyncio.ensure_future(waits.wait(w)) for w in (ok, full, ok)]
+        await asyncio.sleep(0)
+        gate.set()
+        return await asyncio.gather(first, *rest, return_exceptions=True)
+
+    results = asyncio.run(main())
+    assert results[:2] == [None, None] and results[3] is None
+    assert isinstance(results[2], OSError)  # only that publish fails
+    assert hops == [1, 3]  # two thread hops: the first alone, then the three together
