@@ -71,6 +71,9 @@ def answer(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     status, headers = "200 OK", [("Content-Type", f"application/x-amz-json-{json_version}")]
     try:
         text = handler(Call(environ, read_body(environ)))
+    except ValueError as error:  # not JSON (or not UTF-8): what AWS calls SerializationException
+        status = "400 Bad Request"
+        text = json.dumps({"__type": "SerializationException", "message": f"{error}"[:200]})
     except HTTPException as error:  # moto's RESTError family: an AWS error reply
         status = f"{error.code} {error.name}"
         headers = list(error.get_headers()) if hasattr(error, "get_headers") else headers

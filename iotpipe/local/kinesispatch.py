@@ -249,6 +249,7 @@ def put_records(
     """moto's checks and errors; then each shard's records in one write under one lock
     (moto's loop took the put lock, a write and a wake-up per record)."""
     stream = self.describe_stream(stream_arn=stream_arn, stream_name=stream_name)
+    _check_entries(records)
     if len(records) > 500:
         raise hot.TooManyRecords()
     sizes = [blob_size(r.get("Data") or "") + len(r.get("PartitionKey") or "") for r in records]
@@ -272,6 +273,21 @@ def put_records(
             for seq, p in zip(seqs, placed, strict=True)
         ],
     }
+
+
+def _check_entries(records: Any) -> None:
+    """Kinesis' ValidationException for entries that are not {Data, PartitionKey} strings."""
+    if not isinstance(records, list):
+        raise moto.JsonRESTError("ValidationException", "Records must be a list of entries.")
+    for i, r in enumerate(records, start=1):
+        for field in ("Data", "PartitionKey"):
+            value = r.get(field) if isinstance(r, dict) else None
+            if not isinstance(value, str):
+                raise moto.JsonRESTError(
+                    "ValidationException",
+                    f"1 validation error detected: Value at 'records.{i}.member.{field[0].lower()}"
+                    f"{field[1:]}' failed to satisfy constraint: Member must be a string",
+                )
 
 
 def _put_placed(stream: Any, placed: list[tuple[Any, Any, Any, Any]]) -> list[int]:

@@ -40,7 +40,7 @@ def write_records(self: Any) -> str:
     records = body.get("Records") or []
     common = body.get("CommonAttributes") or {}
     t = self.timestreamwrite_backend.describe_table(db, table)  # ResourceNotFound as on AWS
-    if not records or len(records) > 100:
+    if not isinstance(records, list) or not records or len(records) > 100:
         raise _error("ValidationException", "Records must contain between 1 and 100 records.")
     props = t.retention_properties or {}
     magnetic = bool((t.magnetic_store_write_properties or {}).get("EnableMagneticStoreWrites"))

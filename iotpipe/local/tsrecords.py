@@ -32,6 +32,41 @@ class Reject(Exception):
         self.extra = extra
 
 
+def check_shape(records: Any, common: Any) -> None:
+    """What AWS refuses before reading any record (its request deserialisation): records
+    and CommonAttributes that are not objects, lists of dimensions or measure values that
+    are not lists of objects. Raises WriteValidation."""
+    if not isinstance(records, list) or not isinstance(common, dict):
+        raise WriteValidation("Records must be a list and CommonAttributes an object.")
+    for where, rec in [("CommonAttributes", common)] + [
+        (f"Records[{i}]", r) for i, r in enumerate(records)
+    ]:
+        if not isinstance(rec, dict):
+            raise WriteValidation(f"{where} must be an object.")
+        _strings(where, rec, _RECORD_STRINGS)
+        if rec.get("Version") is not None and type(rec["Version"]) is not int:
+            raise WriteValidation(f"{where}.Version must be a number.")
+        for field, names in (("Dimensions", _DIM_STRINGS), ("MeasureValues", _MV_STRINGS)):
+            items = rec.get(field)
+            if items is None:
+                continue
+            if not isinstance(items, list) or not all(isinstance(d, dict) for d in items):
+                raise WriteValidation(f"{where}.{field} must be a list of objects.")
+            for j, item in enumerate(items):
+                _strings(f"{where}.{field}[{j}]", item, names)
+
+
+_RECORD_STRINGS = ("MeasureName", "MeasureValue", "MeasureValueType", "Time", "TimeUnit")
+_DIM_STRINGS = ("Name", "Value", "DimensionValueType")
+_MV_STRINGS = ("Name", "Value", "Type")
+
+
+def _strings(where: str, obj: dict[str, Any], names: tuple[str, ...]) -> None:
+    for name in names:
+        if obj.get(name) is not None and not isinstance(obj[name], str):
+            raise WriteValidation(f"{where}.{name} must be a string.")
+
+
 def merge_common(records: list[dict[str, Any]], common: dict[str, Any]) -> list[dict[str, Any]]:
     """Apply CommonAttributes the way Timestream does (record fields win; dimensions add)."""
     if not common:

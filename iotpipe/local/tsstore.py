@@ -33,7 +33,7 @@ from typing import Any
 from iotpipe.local.counters import COUNTERS
 from iotpipe.local.durable import PERSISTENCE, Part
 from iotpipe.local.tscatalog import TableCatalog, TableKey, TableSchema
-from iotpipe.local.tsrecords import Reject, WriteValidation, merge_common, to_row
+from iotpipe.local.tsrecords import Reject, WriteValidation, check_shape, merge_common, to_row
 from iotpipe.local.tsstage import Journal
 from iotpipe.local.tswrite import Job, insert_new, qi, write_table
 
@@ -122,6 +122,7 @@ class TimestreamStore(TableCatalog):
         RejectedRecords after writing the acceptable ones, WriteValidation when the
         request as a whole is malformed.
         """
+        check_shape(records, common or {})
         merged = merge_common(records, common or {})
         job = Job((account, region, db, table), [], [])
         now_us = int(time.time() * 1_000_000)

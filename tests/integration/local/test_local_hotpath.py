@@ -87,3 +87,81 @@ def test_put_records_keeps_kinesis_limits_and_per_shard_order(local_aws: Any) ->
         with pytest.raises(ClientError) as e:
             kinesis.put_records(StreamName=name, Records=records)
         assert e.value.response["Error"]["Code"] == code
+
+
+def _raw(local_aws: Any, target: str, body: bytes) -> tuple[int, dict[str, Any]]:
+    """A signed request with exactly this body, as a hand-written client would send it."""
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    service = "kinesis" if target.startswith("Kinesis") else "timestream"
+    headers = {"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"}
+    req = AWSRequest("POST", local_aws.endpoint + "/", data=body, headers=headers)
+    SigV4Auth(Credentials("testing", "testing"), service, local_aws.region).add_auth(req)
+    out = urllib.request.Request(req.url, data=body, headers=dict(req.headers), method="POST")
+    try:
+        with urllib.request.urlopen(out, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+@pytest.mark.parametrize(
+    ("target", "body", "code"),
+    [
+        ("Kinesis_20131202.PutRecords", b"{not json", "SerializationException"),
+        ("Kinesis_20131202.PutRecords", b"\xff\xfe", "SerializationException"),
+        ("Kinesis_20131202.PutRecords", b'{"StreamName":"S","Records":"x"}', "ValidationException"),
+        (
+            "Kinesis_20131202.PutRecords",
+            b'{"StreamName":"S","Records":[{"Data":5,"PartitionKey":null}]}',
+            "ValidationException",
+        ),
+        ("Kinesis_20131202.PutRecords", b'{"StreamName":"S","Records":[7]}', "ValidationException"),
+        ("Timestream_20181101.WriteRecords", b"[1,", "SerializationException"),
+        (
+            "Timestream_20181101.WriteRecords",
+            b'{"DatabaseName":"D","TableName":"t","Records":5}',
+            "ValidationException",
+        ),
+        (
+            "Timestream_20181101.WriteRecords",
+            b'{"DatabaseName":"D","TableName":"t","Records":["x"]}',
+            "ValidationException",
+        ),
+        (
+            "Timestream_20181101.WriteRecords",
+            b'{"DatabaseName":"D","TableName":"t","Records":[{"Dimensions":"x"}]}',
+            "ValidationException",
+        ),
+        (
+            "Timestream_20181101.WriteRecords",
+            b'{"DatabaseName":"D","TableName":"t","Records":[{"MeasureName":"m",'
+            b'"MeasureValueType":7,"Time":"1","Dimensions":[{"Name":3,"Value":"v"}]}]}',
+            "ValidationException",
+        ),
+        (
+            "Timestream_20181101.WriteRecords",
+            b'{"DatabaseName":"D","TableName":"t","Records":[{"MeasureName":"m"}],'
+            b'"CommonAttributes":"x"}',
+            "ValidationException",
+        ),
+    ],
+)
+def test_malformed_bodies_get_a_clear_400(
+    local_aws: Any, target: str, body: bytes, code: str
+) -> None:
+    name = local_aws.name("nasty")
+    kinesis = local_aws.client("kinesis")
+    kinesis.create_stream(StreamName=name, ShardCount=1)
+    ts = local_aws.client("timestream-write")
+    ts.create_database(DatabaseName=name)
+    ts.create_table(DatabaseName=name, TableName="t")
+    body = body.replace(b'"S"', f'"{name}"'.encode()).replace(b'"D"', f'"{name}"'.encode())
+    status, reply = _raw(local_aws, target, body)
+    assert status == 400 and reply["__type"].endswith(code), reply
+    assert ts.describe_table(DatabaseName=name, TableName="t")["Table"]["TableStatus"] == "ACTIVE"
