@@ -20,7 +20,7 @@ from typing import Any
 
 from werkzeug.exceptions import HTTPException
 
-from iotpipe.local import kinesispatch, tspatch
+from iotpipe.local import kinesispatch, sigv4, tspatch
 from iotpipe.local import motointernals_hot as moto
 from iotpipe.local.guard import read_body
 
@@ -38,8 +38,9 @@ class Call:
     def __init__(self, environ: dict[str, Any], body: bytes) -> None:
         self.body = body.decode("utf-8", errors="replace")
         self.headers = {"Host": str(environ.get("HTTP_HOST", ""))}
-        self.current_account = moto.account_for(environ)
-        self.region = region_of(environ)
+        signed = sigv4.parse(environ)  # `guard` has verified it
+        self.current_account = moto.account_for(environ, signed.access_key if signed else None)
+        self.region = (signed.region if signed else "") or "us-east-1"
 
     @property
     def kinesis_backend(self) -> Any:
@@ -48,13 +49,6 @@ class Call:
     @property
     def timestreamwrite_backend(self) -> Any:
         return moto.timestream(self.current_account, self.region)
-
-
-def region_of(environ: dict[str, Any]) -> str:
-    """The region of the SigV4 credential scope (``Credential=key/date/region/...``)."""
-    auth = str(environ.get("HTTP_AUTHORIZATION", ""))
-    parts = auth.split(",")[0].split("/")
-    return parts[2] if len(parts) > 2 else "us-east-1"
 
 
 def handles(environ: dict[str, Any]) -> bool:

@@ -5,7 +5,6 @@ read, and the errors of PutRecords' checks (`kinesispatch.put_records`). A sibli
 from __future__ import annotations
 
 import os
-import re
 from typing import Any
 
 from iotpipe.local.patching import moto_imports
@@ -29,17 +28,14 @@ __all__ = [
     "timestream",
 ]
 
-_ACCESS_KEY = re.compile(r"Credential=([^/]+)/")
 
-
-def account_for(environ: dict[str, Any]) -> str:
+def account_for(environ: dict[str, Any], access_key: str | None) -> str:
     """BaseResponse.get_current_account: MOTO_ACCOUNT_ID, x-moto-account-id, access key."""
     if "MOTO_ACCOUNT_ID" in os.environ:
         return os.environ["MOTO_ACCOUNT_ID"]
     if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):
         return str(environ["HTTP_X_MOTO_ACCOUNT_ID"])
-    found = _ACCESS_KEY.search(str(environ.get("HTTP_AUTHORIZATION", "")))
-    return str(get_account_id_from(found.group(1) if found else "AKIAEXAMPLE"))
+    return str(get_account_id_from(access_key or "AKIAEXAMPLE"))
 
 
 def kinesis(account: str, region: str) -> Any:

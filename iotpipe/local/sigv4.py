@@ -57,6 +57,11 @@ class Signed:
         parts = self.scope.split("/")
         return parts[2] if len(parts) == 4 else ""
 
+    @property
+    def region(self) -> str:
+        parts = self.scope.split("/")
+        return parts[1] if len(parts) == 4 else ""
+
 
 def _header(environ: dict[str, Any], name: str) -> str | None:
     key = name.upper().replace("-", "_")

@@ -6,12 +6,12 @@ rows); a different value for the same time, dimensions and measure name is rejec
 unless its ``Version`` is higher (then it replaces the row). Time is kept to the
 microsecond; nanoseconds are truncated.
 
-Two paths enforce that. A group of writes whose natural keys are all new to their table
-(`tsstage.SeriesClock`) is *staged*: journaled with one fsync
+Two paths enforce that. The rows of a request that are certainly new to their table
+(`tsstage.SeriesClock`) are *staged*: journaled with one fsync
 (`tsstage.Journal`), acknowledged, and inserted into DuckDB by the applier thread within
 ``APPLY_EVERY_S`` or once ``APPLY_ROWS`` are waiting, and always before a query runs
-(`flush`: read your writes) or a table is dropped. Anything else, a repeat or a possible
-repeat, takes the *exact* path: a join of the batch against the table on the natural key
+(`flush`: read your writes) or a table is dropped. The other rows, repeats or possible
+repeats, take the *exact* path: a join of the batch against the table on the natural key
 (`tswrite.write_table`), committed in DuckDB before the answer.
 
 Persistence (part "timestream", see `durable`): each catalog is a DuckDB file under
@@ -243,6 +243,10 @@ class TimestreamStore(TableCatalog):
             for job in jobs:
                 job.error = e
             return
+        self._commit_checked(jobs)
+
+    def _commit_checked(self, jobs: list[Job]) -> None:
+        """`_commit_catalog` per catalog; a failure is every job of that catalog's error."""
         by_catalog: dict[str, list[Job]] = {}
         for job in jobs:
             by_catalog.setdefault(self._tables[job.table].catalog, []).append(job)
@@ -303,14 +307,10 @@ class TimestreamStore(TableCatalog):
     def _replay(self, journal: Journal) -> None:
         """Rows journaled before a crash: through the exact path (identical repeats skip)."""
         jobs = [Job(table, rows, []) for table, rows in journal.replay() if table in self._tables]
-        by_catalog: dict[str, list[Job]] = {}
-        for job in jobs:
-            by_catalog.setdefault(self._tables[job.table].catalog, []).append(job)
-        for cat_jobs in by_catalog.values():
-            self._commit_catalog(cat_jobs)
-            for job in cat_jobs:
-                if (clock := self._clocks.get(job.table)) is not None:
-                    clock.advance_rows(row for _, row, _ in job.rows)
+        self._commit_checked(jobs)
+        failed = next((job.error for job in jobs if job.error is not None), None)
+        if failed is not None:  # the journal stays: the next start replays it again
+            raise failed
         if journal.left:
             journal.drop_through(journal.left[-1])
 
