@@ -105,12 +105,16 @@ def test_a_connect_as_another_thing_is_refused(world: World) -> None:
     dev = world.device("dev-1")
     world.device("dev-2")
     for version in (mqtt.MQTTv311, mqtt.MQTTv5):
-        rc = Client(world, dev, version, cid="dev-2").connect()
+        cl = Client(world, dev, version, cid="dev-2")
+        rc = cl.connect()
+        cl.stop()  # no reconnect loop left behind (it would sleep in other tests' time)
         assert rc.is_failure and "authori" in str(rc).lower()
 
 
 def test_an_unregistered_certificate_is_refused(world: World) -> None:
-    rc = Client(world, world.device("ghost", registered=False)).connect()
+    cl = Client(world, world.device("ghost", registered=False))
+    rc = cl.connect()
+    cl.stop()
     assert rc.is_failure
 
 

@@ -9,6 +9,7 @@ alias resolved through DescribeKey to the key ARN that the role policies grant.
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -182,7 +183,8 @@ def test_create_encrypts_with_the_customer_key_and_waits_out_updating(
     stubbed: Stubbed, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     waited: list[float] = []
-    monkeypatch.setattr("botocore.waiter.time.sleep", waited.append)
+    # the waiter's own view of `time` only: patching time.sleep would catch every thread's
+    monkeypatch.setattr("botocore.waiter.time", SimpleNamespace(sleep=waited.append))
     cfg = Config(stream=StreamConfig(kms_key=KEY_ARN))
     ctx = make_ctx(cfg, gateway=stubbed.gateway, clock=clock)
     name = ctx.names.stream
