@@ -39,6 +39,7 @@ STOP_TIMEOUT_S = 10.0
 READY_BACKOFF = Backoff(first=0.02, factor=1.5, cap=0.2)  # quick at first: starts take ~1 s
 GONE_BACKOFF = Backoff.fixed(0.02)
 CLOCK = Clock()  # tests may replace it
+DYING_S = 5.0  # how long a process that does not answer may take to finish dying
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}  # started here: reaped, never zombies
 
 
@@ -159,6 +160,8 @@ def _running(home: Path) -> LocalInfo | None:
     if state is None:
         return None
     pid, endpoint = int(state.get("pid", 0)), str(state.get("endpoint", ""))
+    if pid and _alive(pid) and not _answers(endpoint):
+        _wait_gone(pid, DYING_S)  # killed a moment ago (kill -9 in an fsync): let it go
     if not pid or not _alive(pid):
         _state_path(home).unlink(missing_ok=True)
         print(

@@ -98,7 +98,8 @@ def test_stale_pid_file_is_explained_and_cleaned(home, capsys):
     assert "stale" in capsys.readouterr().err and not (home / "local.json").exists()
 
 
-def test_live_pid_that_does_not_answer(home):
+def test_live_pid_that_does_not_answer(home, monkeypatch):
+    monkeypatch.setattr(lifecycle, "DYING_S", 0.2)  # it is not dying: no need to wait long
     (home / "local.json").write_text(
         json.dumps({"pid": os.getpid(), "endpoint": "http://127.0.0.1:1", "port": 1})
     )
