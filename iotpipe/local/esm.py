@@ -8,10 +8,10 @@ and applies the failure rules of `batching` (partial batch response, bisect, ret
 record age, OnFailure destination). Updates are read before every batch; a disabled
 mapping pauses with its checkpoint kept; a deleted one stops.
 
-Checkpoints (part "checkpoints", see `durable`): each (mapping, shard)'s next sequence
-number is rewritten to ``data/checkpoints/checkpoints.json`` with `durable.write_durably`
-(fsync'ed) after every batch and at a mapping's creation, so a restart or a crash resumes
-there: at most the batch in flight per shard runs again (Timestream rewrites of identical
+Checkpoints (`esmcheckpoints`): each (mapping, shard)'s next sequence number, saved after
+every batch (in the background, while the next one runs) and at a mapping's creation, so
+a restart resumes there: after a clean stop at most the batch in flight per shard runs
+again, after a ``kill -9`` also the one before it (Timestream rewrites of identical
 records are idempotent, so rows stay exactly once).
 
 Not modelled: ParallelizationFactor > 1 (one batch per shard at a time; order kept),
@@ -20,10 +20,8 @@ TumblingWindowInSeconds, FilterCriteria, enhanced fan-out consumers, the 6 MB pa
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from iotpipe.local import failures, kinesisevent
@@ -38,63 +36,13 @@ from iotpipe.local.batching import (
     take_batch,
 )
 from iotpipe.local.counters import COUNTERS
-from iotpipe.local.durable import PERSISTENCE, Part, write_durably
+from iotpipe.local.esmcheckpoints import CHECKPOINTS
 from iotpipe.local.functions import FunctionPool
 from iotpipe.local.kinesispatch import PUT_SIGNAL, stored_records
 from iotpipe.poll import Backoff
 
 FREE_RETRIES = 8  # consecutive failed invokes before retries back off (0.1 s doubling, 2 s max)
 RETRY_BACKOFF = Backoff(first=0.1, factor=2.0, cap=2.0)
-
-
-class Checkpoints:
-    """Every mapping's per-shard checkpoint, kept in a dict and (persistent) in a file."""
-
-    FILE = "checkpoints.json"
-
-    def __init__(self) -> None:
-        self.starts: dict[tuple[str, str], int] = {}
-        self._path: Path | None = None
-        self._lock = threading.Lock()
-        self._mark = threading.Lock()
-        self._changes = 0  # updates made (read before the write that covers them)
-        self._written = 0  # updates covered by the last write
-
-    def open(self, where: Path) -> None:
-        self._path = where / self.FILE
-        self.starts.clear()
-        if self._path.exists():
-            saved = json.loads(self._path.read_text(encoding="utf-8"))
-            for key, seq in saved.items():
-                uuid, shard = key.split("|", 1)
-                self.starts[(uuid, shard)] = int(seq)
-
-    def close(self) -> None:
-        self.save()
-        self._path = None
-
-    def set(self, uuid: str, shard_id: str, seq: int) -> None:
-        self.starts[(uuid, shard_id)] = seq
-        self.save()
-
-    def save(self) -> None:
-        """Write every checkpoint; callers that queue behind a write share the next one."""
-        if self._path is None:
-            return
-        with self._mark:
-            self._changes += 1
-            wanted = self._changes
-        with self._lock:
-            if self._written >= wanted:
-                return  # a write that started after our change covered it
-            with self._mark:
-                self._written = self._changes
-            data = {f"{u}|{s}": seq for (u, s), seq in list(self.starts.items())}
-            write_durably(self._path, json.dumps(data).encode())
-
-
-CHECKPOINTS = Checkpoints()
-PERSISTENCE.register(Part("checkpoints", open=CHECKPOINTS.open, close=CHECKPOINTS.close))
 
 
 class ShardPoller(threading.Thread):
@@ -238,7 +186,7 @@ class EsmManager:
         return self._mappings.get(uuid)
 
     def save_checkpoint(self, uuid: str, shard_id: str, seq: int) -> None:
-        CHECKPOINTS.set(uuid, shard_id, seq)
+        CHECKPOINTS.advance(uuid, shard_id, seq)
 
     def set_result(self, uuid: str, text: str) -> None:
         self._results[uuid] = text

@@ -30,8 +30,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from werkzeug.serving import make_server
-
 from iotpipe.local import athenapatch, heaptrim, hotpath, inventory, patches, snapshot
 from iotpipe.local import motointernals as moto
 from iotpipe.local.athenaplan import AthenaEngine
@@ -42,6 +40,7 @@ from iotpipe.local.failures import queue_from_url
 from iotpipe.local.firehose import FirehoseManager
 from iotpipe.local.functions import FunctionPool
 from iotpipe.local.guard import MQTT_INFO, guarded
+from iotpipe.local.httpserve import make_server
 from iotpipe.local.mqttd import MqttService
 from iotpipe.local.requestkind import Kind, classify
 from iotpipe.local.runtime import RUNTIME
@@ -70,7 +69,7 @@ class Emulator:
         self._moto = moto.DomainDispatcherApplication(moto.create_backend_app)
         self.port = 0
         app = guarded(self._app, lambda: self.port, self.token)
-        self.httpd = make_server("127.0.0.1", port, app, threaded=True)
+        self.httpd = make_server("127.0.0.1", port, app)
         self.port = int(self.httpd.server_address[1])
         self.endpoint = f"http://127.0.0.1:{self.port}"
         RUNTIME.store = store()
@@ -192,7 +191,8 @@ class Emulator:
         RUNTIME.esm.stop()
         RUNTIME.firehose.stop()  # before the pool: no flush is cut off half-way
         RUNTIME.pool.shutdown()
-        self.httpd.shutdown()
+        self.httpd.shutdown()  # no new connections
+        self.httpd.close_connections()  # nor requests on open ones; in-flight ones finish
         self.httpd.server_close()
         if self._thread:
             self._thread.join(timeout=5)

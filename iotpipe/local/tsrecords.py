@@ -35,30 +35,66 @@ class Reject(Exception):
 def check_shape(records: Any, common: Any) -> None:
     """What AWS refuses before reading any record (its request deserialisation): records
     and CommonAttributes that are not objects, lists of dimensions or measure values that
-    are not lists of objects. Raises WriteValidation."""
+    are not lists of objects. Raises WriteValidation.
+
+    A request is checked in one tight pass; only a bad one is walked again to say where
+    (formatting a location per value cost more than the rest of the check)."""
     if not isinstance(records, list) or not isinstance(common, dict):
         raise WriteValidation("Records must be a list and CommonAttributes an object.")
+    if _shape_ok(common) and all(type(r) is dict and _shape_ok(r) for r in records):
+        return
     for where, rec in [("CommonAttributes", common)] + [
         (f"Records[{i}]", r) for i, r in enumerate(records)
     ]:
-        if not isinstance(rec, dict):
-            raise WriteValidation(f"{where} must be an object.")
-        _strings(where, rec, _RECORD_STRINGS)
-        if rec.get("Version") is not None and type(rec["Version"]) is not int:
-            raise WriteValidation(f"{where}.Version must be a number.")
-        for field, names in (("Dimensions", _DIM_STRINGS), ("MeasureValues", _MV_STRINGS)):
-            items = rec.get(field)
-            if items is None:
-                continue
-            if not isinstance(items, list) or not all(isinstance(d, dict) for d in items):
-                raise WriteValidation(f"{where}.{field} must be a list of objects.")
-            for j, item in enumerate(items):
-                _strings(f"{where}.{field}[{j}]", item, names)
+        _explain(where, rec)
 
 
 _RECORD_STRINGS = ("MeasureName", "MeasureValue", "MeasureValueType", "Time", "TimeUnit")
 _DIM_STRINGS = ("Name", "Value", "DimensionValueType")
 _MV_STRINGS = ("Name", "Value", "Type")
+_LISTS = (("Dimensions", _DIM_STRINGS), ("MeasureValues", _MV_STRINGS))
+
+
+def _strings_ok(obj: dict[str, Any], names: tuple[str, ...]) -> bool:
+    for name in names:
+        value = obj.get(name)
+        if value is not None and type(value) is not str:
+            return False
+    return True
+
+
+def _shape_ok(rec: Any) -> bool:
+    if type(rec) is not dict or not _strings_ok(rec, _RECORD_STRINGS):
+        return False
+    if rec.get("Version") is not None and type(rec["Version"]) is not int:
+        return False
+    for field, names in _LISTS:
+        items = rec.get(field)
+        if items is None:
+            continue
+        if type(items) is not list:
+            return False
+        for item in items:
+            if type(item) is not dict or not _strings_ok(item, names):
+                return False
+    return True
+
+
+def _explain(where: str, rec: Any) -> None:
+    """Raise WriteValidation naming the first misshapen part of `rec`, if any."""
+    if not isinstance(rec, dict):
+        raise WriteValidation(f"{where} must be an object.")
+    _strings(where, rec, _RECORD_STRINGS)
+    if rec.get("Version") is not None and type(rec["Version"]) is not int:
+        raise WriteValidation(f"{where}.Version must be a number.")
+    for field, names in _LISTS:
+        items = rec.get(field)
+        if items is None:
+            continue
+        if not isinstance(items, list) or not all(isinstance(d, dict) for d in items):
+            raise WriteValidation(f"{where}.{field} must be a list of objects.")
+        for j, item in enumerate(items):
+            _strings(f"{where}.{field}[{j}]", item, names)
 
 
 def _strings(where: str, obj: dict[str, Any], names: tuple[str, ...]) -> None:
@@ -67,25 +103,129 @@ def _strings(where: str, obj: dict[str, Any], names: tuple[str, ...]) -> None:
             raise WriteValidation(f"{where}.{name} must be a string.")
 
 
-def merge_common(records: list[dict[str, Any]], common: dict[str, Any]) -> list[dict[str, Any]]:
-    """Apply CommonAttributes the way Timestream does (record fields win; dimensions add)."""
-    if not common:
-        return records
-    common_dims = common.get("Dimensions") or []
-    names = {d["Name"] for d in common_dims}
-    merged = []
-    for record in records:
-        one = {**common, **record}
-        if common_dims:
-            own = record.get("Dimensions") or []
-            clash = names.intersection(d["Name"] for d in own)
+def rows_of(
+    records: list[dict[str, Any]],
+    common: dict[str, Any],
+    now_us: int,
+    retention_hours: float | None,
+    magnetic: bool,
+) -> tuple[list[tuple[int, dict[str, Any], int]], list[dict[str, Any]]]:
+    """Each record with CommonAttributes applied, as Timestream does (record fields win,
+    dimensions add): ``(rows, rejected)``, a row being ``(index, storage row, version)``
+    and a rejection Timestream's RejectedRecords entry. Raises WriteValidation when a
+    dimension is both common and the record's (the whole request fails).
+
+    One pass, with what is common resolved once: merging each record into a copy of
+    CommonAttributes first, then re-checking the common dimensions for every record,
+    was a fifth of the emulator's time while data flowed."""
+    base = _Base(common, now_us, None if magnetic else retention_hours)
+    rows: list[tuple[int, dict[str, Any], int]] = []
+    rejected: list[dict[str, Any]] = []
+    for i, rec in enumerate(records):
+        own = rec.get("Dimensions") or []
+        if base.dim_names and own:
+            clash = base.dim_names.intersection(d.get("Name") for d in own)
             if clash:
                 raise WriteValidation(
                     f"Dimension(s) {sorted(clash)} appear both in CommonAttributes and in a record."
                 )
-            one["Dimensions"] = [*common_dims, *own]
-        merged.append(one)
-    return merged
+        try:
+            row = base.row(rec, own)
+        except Reject as e:
+            rejected.append({"RecordIndex": i, "Reason": str(e), **e.extra})
+            continue
+        rows.append((i, row, int(rec.get("Version", base.version) or 1)))
+    return rows, rejected
+
+
+class _Base:
+    """What CommonAttributes give every record, checked once."""
+
+    def __init__(self, common: dict[str, Any], now_us: int, retention_hours: float | None):
+        self.common = common
+        self.version = common.get("Version", 1)
+        self.latest_us = now_us + 15 * 60 * 1_000_000
+        self.oldest_us = now_us - int(retention_hours * 3.6e9) if retention_hours else None
+        dims = common.get("Dimensions") or []
+        self.dim_names = {d.get("Name") for d in dims}
+        self.dims: list[tuple[str, str]] = []
+        self.dim_error: str | None = None
+        for dim in dims:
+            problem = _bad_dimension(dim)
+            if problem:
+                self.dim_error = self.dim_error or problem
+            else:
+                self.dims.append((dim["Name"], str(dim["Value"])))
+
+    def row(self, rec: dict[str, Any], own: list[dict[str, Any]]) -> dict[str, Any]:
+        """A record as a storage row (raises Reject with Timestream-like reasons)."""
+        c = self.common
+        measure = rec.get("MeasureName", c.get("MeasureName"))
+        if not measure:
+            raise Reject("MeasureName is required.")
+        t_us = self._time(rec)
+        row: dict[str, Any] = {"time": t_us, "measure_name": measure, "__vals__": {}}
+        if self.dim_error:
+            raise Reject(self.dim_error)
+        names = []
+        for name, value in self.dims:
+            row[name] = value
+            names.append(name)
+        for dim in own:
+            problem = _bad_dimension(dim)
+            if problem:
+                raise Reject(problem)
+            row[dim["Name"]] = str(dim["Value"])
+            names.append(dim["Name"])
+        row["__dims__"] = names
+        vtype = (rec.get("MeasureValueType", c.get("MeasureValueType")) or "DOUBLE").upper()
+        try:
+            if vtype == "MULTI":
+                _multi(row, rec.get("MeasureValues", c.get("MeasureValues")) or [])
+            elif vtype in _SINGLE_TYPES:
+                col = f"measure_value::{vtype.lower()}"
+                row[col] = _parse_value(rec.get("MeasureValue", c.get("MeasureValue")), vtype)
+                row["__vals__"][col] = _SINGLE_TYPES[vtype]
+            else:
+                raise Reject(f"Unsupported MeasureValueType {vtype}.")
+        except (ValueError, TypeError) as e:
+            raise Reject(f"Measure value does not match type {vtype}: {e}") from None
+        return row
+
+    def _time(self, rec: dict[str, Any]) -> int:
+        c = self.common
+        time, unit = rec.get("Time", c.get("Time")), rec.get("TimeUnit", c.get("TimeUnit"))
+        try:
+            upper = (unit or "MILLISECONDS").upper()
+            raw = int(time)  # type: ignore[arg-type]  # None: the TypeError below
+            t_us = raw // 1000 if upper == "NANOSECONDS" else raw * _UNIT_TO_US[upper]
+        except (KeyError, ValueError, TypeError):
+            raise Reject(f"Invalid Time {time!r} / TimeUnit {unit!r}.") from None
+        if t_us > self.latest_us:
+            raise Reject("The record timestamp is more than 15 minutes in the future.")
+        if self.oldest_us is not None and t_us < self.oldest_us:
+            raise Reject("The record timestamp is outside the time range of the memory store.")
+        return t_us
+
+
+def _bad_dimension(dim: dict[str, Any]) -> str | None:
+    name, value = dim.get("Name"), dim.get("Value")
+    if not name or value is None or name in _RESERVED or name.startswith("ts_"):
+        return f"Invalid dimension {dim!r}."
+    return None
+
+
+def _multi(row: dict[str, Any], values: list[dict[str, Any]]) -> None:
+    vals = row["__vals__"]
+    for mv in values:
+        mtype = (mv.get("Type") or "").upper()
+        name = mv.get("Name")
+        if mtype not in _SINGLE_TYPES or not name or name in row or name in _RESERVED:
+            raise Reject(f"Invalid multi-measure value {mv!r}.")
+        row[name] = _parse_value(mv.get("Value"), mtype)
+        vals[name] = _SINGLE_TYPES[mtype]
+    if not vals:
+        raise Reject("MeasureValues is required for MULTI records.")
 
 
 def _parse_value(value: Any, typ: str) -> Any:
@@ -101,52 +241,3 @@ def _parse_value(value: Any, typ: str) -> Any:
     if typ == "TIMESTAMP":
         return np.datetime64(int(value) * 1000, "us").astype(object)
     return str(value)
-
-
-def to_row(
-    rec: dict[str, Any], now_us: int, retention_hours: float | None, magnetic: bool
-) -> dict[str, Any]:
-    """A Timestream record as a storage row (raises _Reject with Timestream-like reasons)."""
-    measure = rec.get("MeasureName")
-    vtype = (rec.get("MeasureValueType") or "DOUBLE").upper()
-    if not measure:
-        raise Reject("MeasureName is required.")
-    try:
-        unit = (rec.get("TimeUnit") or "MILLISECONDS").upper()
-        raw = int(rec["Time"])
-        t_us = raw // 1000 if unit == "NANOSECONDS" else raw * _UNIT_TO_US[unit]
-    except (KeyError, ValueError, TypeError):
-        raise Reject(
-            f"Invalid Time {rec.get('Time')!r} / TimeUnit {rec.get('TimeUnit')!r}."
-        ) from None
-    if t_us > now_us + 15 * 60 * 1_000_000:
-        raise Reject("The record timestamp is more than 15 minutes in the future.")
-    if retention_hours and not magnetic and t_us < now_us - int(retention_hours * 3.6e9):
-        raise Reject("The record timestamp is outside the time range of the memory store.")
-    row: dict[str, Any] = {"time": t_us, "measure_name": measure, "__dims__": [], "__vals__": {}}
-    for dim in rec.get("Dimensions") or []:
-        name, value = dim.get("Name"), dim.get("Value")
-        if not name or value is None or name in _RESERVED or name.startswith("ts_"):
-            raise Reject(f"Invalid dimension {dim!r}.")
-        row[name] = str(value)
-        row["__dims__"].append(name)
-    try:
-        if vtype == "MULTI":
-            for mv in rec.get("MeasureValues") or []:
-                mtype = (mv.get("Type") or "").upper()
-                name = mv.get("Name")
-                if mtype not in _SINGLE_TYPES or not name or name in row or name in _RESERVED:
-                    raise Reject(f"Invalid multi-measure value {mv!r}.")
-                row[name] = _parse_value(mv.get("Value"), mtype)
-                row["__vals__"][name] = _SINGLE_TYPES[mtype]
-            if not row["__vals__"]:
-                raise Reject("MeasureValues is required for MULTI records.")
-        elif vtype in _SINGLE_TYPES:
-            col = f"measure_value::{vtype.lower()}"
-            row[col] = _parse_value(rec.get("MeasureValue"), vtype)
-            row["__vals__"][col] = _SINGLE_TYPES[vtype]
-        else:
-            raise Reject(f"Unsupported MeasureValueType {vtype}.")
-    except (ValueError, TypeError) as e:
-        raise Reject(f"Measure value does not match type {vtype}: {e}") from None
-    return row

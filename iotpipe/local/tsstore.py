@@ -24,16 +24,19 @@ commit: the first commits everything queued, the others wait for it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from iotpipe.local.counters import COUNTERS
 from iotpipe.local.durable import PERSISTENCE, Part
 from iotpipe.local.tscatalog import TableCatalog, TableKey, TableSchema
-from iotpipe.local.tsrecords import Reject, WriteValidation, check_shape, merge_common, to_row
+from iotpipe.local.tsrecords import Reject, WriteValidation, check_shape, rows_of
 from iotpipe.local.tsstage import Journal
 from iotpipe.local.tswrite import Job, insert_new, qi, write_table
 
@@ -58,6 +61,8 @@ class TimestreamStore(TableCatalog):
 
     def __init__(self, directory: Path | None = None) -> None:
         self._lock = threading.RLock()  # the connection and the metadata
+        self._apply_lock = threading.Lock()  # one apply at a time (the applier's or a caller's)
+        self._pending_lock = threading.Lock()  # `_pending` and the journal's current file
         self._queue: list[Job] = []
         self._queue_lock = threading.Lock()
         self._writing = False
@@ -123,21 +128,14 @@ class TimestreamStore(TableCatalog):
         request as a whole is malformed.
         """
         check_shape(records, common or {})
-        merged = merge_common(records, common or {})
-        job = Job((account, region, db, table), [], [])
         now_us = int(time.time() * 1_000_000)
-        for i, rec in enumerate(merged):
-            try:
-                row = to_row(rec, now_us, retention_hours, magnetic_writes)
-            except Reject as e:
-                job.rejected.append({"RecordIndex": i, "Reason": str(e), **e.extra})
-                continue
-            job.rows.append((i, row, int(rec.get("Version", 1) or 1)))
+        rows, rejected = rows_of(records, common or {}, now_us, retention_hours, magnetic_writes)
+        job = Job((account, region, db, table), rows, rejected)
         self._submit(job)
         if job.rejected:
             job.rejected.sort(key=lambda r: int(r["RecordIndex"]))
-            raise RejectedRecords(job.rejected, len(merged) - len(job.rejected))
-        return len(merged)
+            raise RejectedRecords(job.rejected, len(records) - len(job.rejected))
+        return len(records)
 
     def _submit(self, job: Job) -> None:
         """Group commit: the first writer commits every queued job, the others wait."""
@@ -220,18 +218,20 @@ class TimestreamStore(TableCatalog):
 
     def _stage(self, jobs: list[Job]) -> None:
         """Journal (one fsync) and queue for the applier; then the requests may be answered."""
-        try:
-            if self._journal is not None:
-                self._journal.append([(job.table, job.rows) for job in jobs])
-        except BaseException as e:
+        with self._pending_lock:
+            try:
+                if self._journal is not None:
+                    self._journal.append([(job.table, job.rows) for job in jobs])
+            except BaseException as e:
+                for job in jobs:
+                    job.error = e
+                return
             for job in jobs:
-                job.error = e
-            return
-        for job in jobs:
-            self._tables[job.table].rows += len(job.rows)
-            self._pending_rows += len(job.rows)
-        self._pending.extend(jobs)
-        if self._pending_rows >= APPLY_ROWS:
+                self._tables[job.table].rows += len(job.rows)
+                self._pending_rows += len(job.rows)
+            self._pending.extend(jobs)
+            wake = self._pending_rows >= APPLY_ROWS
+        if wake:
             with self._wake:
                 self._wake.notify()
 
@@ -262,13 +262,20 @@ class TimestreamStore(TableCatalog):
                     clock.advance_rows(row for _, row, _ in job.rows)
 
     def _apply_staged(self) -> None:
-        """Insert every staged row into DuckDB (one transaction per catalog), then drop
-        the journal files that held them. Caller holds the lock. On failure the rows stay
-        staged (and journaled) and the error propagates."""
-        if not self._pending:
-            return
-        jobs, self._pending, self._pending_rows = self._pending, [], 0
-        upto = self._journal.rotate() if self._journal is not None else 0
+        """Insert every staged row into DuckDB, after any apply in progress (caller holds
+        the lock): what a query, an exact commit or a drop must see first."""
+        with self._apply_lock:
+            self._apply_pending(self._con)
+
+    def _apply_pending(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Insert the staged rows (one transaction per catalog), then drop the journal
+        files that held them. Caller holds `_apply_lock`. On failure the rows stay staged
+        (and journaled) and the error propagates."""
+        with self._pending_lock:
+            if not self._pending:
+                return
+            jobs, self._pending, self._pending_rows = self._pending, [], 0
+            upto = self._journal.rotate() if self._journal is not None else 0
         by_catalog: dict[str, dict[TableKey, list[tuple[dict[str, Any], int]]]] = {}
         for job in jobs:
             tables = by_catalog.setdefault(self._tables[job.table].catalog, {})
@@ -276,33 +283,49 @@ class TimestreamStore(TableCatalog):
         failed: BaseException | None = None
         for tables in by_catalog.values():
             try:
-                self._con.execute("BEGIN TRANSACTION")
+                con.execute("BEGIN TRANSACTION")
                 for key, rows in tables.items():
-                    insert_new(self._con, self._tables[key], rows)
-                self._con.execute("COMMIT")
+                    insert_new(con, self._tables[key], rows)
+                con.execute("COMMIT")
             except BaseException as e:
-                self._con.execute("ROLLBACK")
+                with contextlib.suppress(duckdb.Error):  # a failed COMMIT has rolled back
+                    con.execute("ROLLBACK")
                 failed = e
-                keys = set(tables)
-                back = [job for job in jobs if job.table in keys]
-                self._pending[:0] = back
-                self._pending_rows += sum(len(job.rows) for job in back)
+                back = [job for job in jobs if job.table in tables]
+                with self._pending_lock:
+                    self._pending[:0] = back
+                    self._pending_rows += sum(len(job.rows) for job in back)
         if failed is not None:
             raise failed
         if self._journal is not None:
             self._journal.drop_through(upto)
 
     def _apply_loop(self) -> None:
-        """The applier: staged rows go to DuckDB every APPLY_EVERY_S or APPLY_ROWS."""
-        while not self._stop.is_set():
-            with self._wake:
-                self._wake.wait(APPLY_EVERY_S)
-            try:
-                with self._lock:
-                    self._apply_staged()
-            except Exception as e:  # kept staged: retried, and logged
-                log.warning("staged Timestream rows not applied yet (kept, will retry): %s", e)
-                self._stop.wait(1.0)
+        """The applier: staged rows go to DuckDB every APPLY_EVERY_S or APPLY_ROWS.
+
+        On its own connection and without the store's lock, so writers are not held up
+        by an insert (it took up to ~15 ms, and every WriteRecords waited behind it).
+        A concurrent ALTER TABLE (a new column) makes DuckDB refuse its COMMIT: the rows
+        stay staged and go in on the next pass."""
+        cursor: duckdb.DuckDBPyConnection | None = None
+        try:
+            while not self._stop.is_set():
+                with self._wake:
+                    self._wake.wait(APPLY_EVERY_S)
+                if not self._pending:
+                    continue
+                try:
+                    with self._apply_lock:
+                        cursor = cursor or self._con.cursor()
+                        self._apply_pending(cursor)
+                except duckdb.TransactionException:
+                    continue  # a schema change won the race: retried on the next pass
+                except Exception as e:  # kept staged: retried, and logged
+                    log.warning("staged Timestream rows not applied yet (kept, will retry): %s", e)
+                    self._stop.wait(1.0)
+        finally:
+            if cursor is not None:
+                cursor.close()
 
     def _replay(self, journal: Journal) -> None:
         """Rows journaled before a crash: through the exact path (identical repeats skip)."""

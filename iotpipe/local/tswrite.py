@@ -121,8 +121,10 @@ def write_table(
 def insert_new(
     con: duckdb.DuckDBPyConnection, t: Table, rows: list[tuple[dict[str, Any], int]]
 ) -> None:
-    """Insert rows known to be new (`tsstage.SeriesClock`: later than their series): no join."""
-    names = [c for c in t.columns if c != VERSION]
+    """Insert rows known to be new (`tsstage.SeriesClock`: later than their series): no join.
+
+    May run beside a writer adding a column: `list()` copies the names in one step."""
+    names = [c for c in list(t.columns) if c != VERSION]
     con.register("__raw", _arrays(names, [r[0] for r in rows], [r[1] for r in rows]))
     try:
         _insert(con, t, names)

@@ -12,7 +12,7 @@ import pytest
 from ts_records import rec
 
 from iotpipe.local import tswrite
-from iotpipe.local.esm import Checkpoints
+from iotpipe.local.esmcheckpoints import Checkpoints
 from iotpipe.local.tsquery import QueryEngine
 from iotpipe.local.tsstore import RejectedRecords, TimestreamStore
 

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from ts_records import rec
 
@@ -299,4 +300,59 @@ def test_a_full_disk_is_a_clear_503_and_nothing_is_acknowledged(
     assert e.value.code == 503 and "disk is full" in e.value.message
     monkeypatch.undo()
     assert store.row_count() == 0
+    store.close()
+
+
+def _visible(store: TimestreamStore, want: int, timeout: float = 10.0) -> int:
+    """Rows DuckDB shows, once ``want`` are there or the (bounded) wait ends. A new
+    cursor each time: each is one read-only transaction, a snapshot."""
+    deadline = time.monotonic() + timeout
+    while True:
+        cur = store.cursor(A, R)
+        (n,) = cur.execute('SELECT count(*) FROM db."t"').fetchone() or (0,)
+        cur.close()
+        if n >= want or time.monotonic() > deadline:
+            return int(n)
+        store._stop.wait(0.01)
+
+
+def test_the_applier_works_without_the_store_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Writers hold the lock to stage; an insert into DuckDB must not wait for them, nor
+    they for it (every WriteRecords queued behind an apply before)."""
+    monkeypatch.setattr(tsstore, "APPLY_EVERY_S", 0.01)
+    store = TimestreamStore()
+    store.create_table(*TABLE)
+    t = int(time.time() * 1000)
+    with store._lock:  # as a writer in the middle of staging
+        store.write(A, R, "db", "t", [rec("s1", 1, t)])  # the lock is re-entrant
+        assert _visible(store, 1) == 1
+    store.close()
+
+
+def test_a_schema_change_winning_the_race_only_delays_the_apply(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """DuckDB refuses the applier's COMMIT when a writer added a column meanwhile: the rows
+    stay staged and go in on the next pass, without a warning."""
+    monkeypatch.setattr(tsstore, "APPLY_EVERY_S", 3600.0)
+    store = TimestreamStore()
+    t = int(time.time() * 1000)
+    store.write(A, R, "db", "t", [rec("s1", 1, t)])
+    store.flush()
+    calls: list[int] = []
+
+    def conflicted(con: Any, table: Any, rows: Any) -> None:
+        calls.append(len(rows))
+        if len(calls) == 1:
+            raise duckdb.TransactionException("Transaction conflict: table has been altered")
+        tswrite.insert_new(con, table, rows)
+
+    monkeypatch.setattr(tsstore, "insert_new", conflicted)
+    monkeypatch.setattr(tsstore, "APPLY_EVERY_S", 0.01)
+    store.write(A, R, "db", "t", [rec("s2", 2, t)])
+    with store._wake:  # end the applier's long wait: from now on it passes every 0.01 s
+        store._wake.notify()
+    assert _visible(store, 2) == 2
+    assert calls == [1, 1]  # refused once, applied on the next pass
+    assert "not applied yet" not in caplog.text
     store.close()
