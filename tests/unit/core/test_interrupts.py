@@ -45,6 +45,23 @@ def test_ctrl_c_during_start_up_is_one_line_and_130(tmp_path: Path) -> None:
     assert proc.stderr == "Interrupted while starting; nothing was done.\n"
 
 
+def wait_until_reading_a_pipe(pid: int, budget_s: float = 5.0) -> None:
+    """Until ``pid`` sleeps in a pipe read (Linux's wchan), so the SIGINT interrupts that
+    read. Sent a moment earlier (the FIFO opened, the read not yet begun) CPython only sets
+    its flag, and the read it then enters waits for input that never comes: CPython's
+    signal race, seen as a 60 s hang about once in 20 runs on a loaded machine. Where the
+    kernel hides wchan (it reads "0", as for a running process) this waits out the budget."""
+    wchan = Path(f"/proc/{pid}/wchan")
+    deadline = time.monotonic() + budget_s
+    while time.monotonic() < deadline:
+        try:
+            if "pipe" in wchan.read_text():
+                return
+        except OSError:
+            return
+        time.sleep(0.01)
+
+
 def test_sigint_while_waiting_for_input_exits_130_with_one_line(tmp_path: Path) -> None:
     """A real SIGINT: send-test blocks reading a FIFO nobody writes to yet."""
     fifo = tmp_path / "pipe"
@@ -62,6 +79,7 @@ def test_sigint_while_waiting_for_input_exits_130_with_one_line(tmp_path: Path) 
             assert proc.poll() is None, proc.stderr.read()  # type: ignore[union-attr]
             time.sleep(0.02)
     try:
+        wait_until_reading_a_pipe(proc.pid)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=60)
         os.close(writer)
