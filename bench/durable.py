@@ -2,7 +2,8 @@
 
     python bench/local.py --durable-only [--retained 2000000] [--pipeline-messages 200000]
 
-Run from bench/local.py (``--durable-only``: this section alone). In one run:
+Run from bench/local.py (``--durable-only``: this section alone; with ``--sustained-only``
+only (2), both modes). In one run:
 (1) PutRecords throughput, 500-record batches from several client threads, into a bare
 stream on a persistent and on an ephemeral emulator; (2) the real pipeline (``iotpipe up``
 in a temporary folder with the default config, then ``iotpipe send-test``) from put to
@@ -373,6 +374,14 @@ def run(args: argparse.Namespace) -> None:
     """Every section in order; the figures are printed at the end, even after a failure."""
     out = [time.strftime("embedded AWS durability benchmark, %Y-%m-%d %H:%M UTC", time.gmtime())]
     try:
+        if args.sustained_only:  # the put -> queryable section alone, both modes
+            for eph in (True, False):
+                p = Pipeline(eph)
+                try:
+                    sustained(p, args.pipeline_messages, out)
+                finally:
+                    p.close()
+            return
         rates = {}
         for eph in (False, True):
             note(f"PutRecords throughput, {'ephemeral' if eph else 'persistent'}")
@@ -400,6 +409,11 @@ def run(args: argparse.Namespace) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--durable-only", action="store_true", help="only the durability section")
+    parser.add_argument(
+        "--sustained-only",
+        action="store_true",
+        help="with --durable-only: only put -> queryable, ephemeral and persistent",
+    )
     parser.add_argument("--retained", type=int, default=2_000_000, help="messages retained")
     parser.add_argument("--pipeline-messages", type=int, default=200_000)
     parser.add_argument("--put-records", type=int, default=100_000, help="throughput section")

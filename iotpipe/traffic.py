@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from iotpipe import gcpolicy
 from iotpipe.aws import Gateway, error_code
 from iotpipe.fleet import Message
 from iotpipe.poll import Backoff, Clock, retrying
@@ -302,6 +303,7 @@ class SendSummary:
 # Old names, until mqttsend, cli/render and cli/progress (not this change's) import the new.
 
 
+@gcpolicy.bulk()
 def deliver(
     messages: Iterable[Message],
     sink: Sink,

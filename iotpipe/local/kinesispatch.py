@@ -259,20 +259,33 @@ def put_records(
     if over is not None:
         raise hot.RecordSizeExceedsLimit(position=over + 1)
     placed = []
+    routed: dict[Any, Any] = {}  # a fleet repeats its device ids: one MD5 + scan per key
     for r in records:
         pk, ehk, data = r.get("PartitionKey"), r.get("ExplicitHashKey"), r.get("Data")
-        placed.append((stream.get_shard_for_key(pk, ehk), pk, ehk, data))
+        if ehk:
+            shard = stream.get_shard_for_key(pk, ehk)
+        elif (shard := routed.get(pk)) is None:
+            shard = routed[pk] = stream.get_shard_for_key(pk, ehk)
+        placed.append((shard, pk, ehk, data))
     seqs = _put_placed(stream, placed)
     self._send_stream_metrics(
         stream.stream_name, incoming_bytes=sum(sizes), incoming_records=len(records)
     )
+    names: dict[int, str] = {}  # moto formats a shard's id on every read
     return {
         "FailedRecordCount": 0,
         "Records": [
-            {"SequenceNumber": str(seq), "ShardId": p[0].shard_id}
+            {"SequenceNumber": str(seq), "ShardId": _shard_name(p[0], names)}
             for seq, p in zip(seqs, placed, strict=True)
         ],
     }
+
+
+def _shard_name(shard: Any, names: dict[int, str]) -> str:
+    name = names.get(id(shard))
+    if name is None:
+        name = names[id(shard)] = shard.shard_id
+    return name
 
 
 def _check_entries(records: Any) -> None:
@@ -292,9 +305,9 @@ def _check_entries(records: Any) -> None:
 
 def _put_placed(stream: Any, placed: list[tuple[Any, Any, Any, Any]]) -> list[int]:
     """Store (shard, partition key, hash key, data) records; their sequence numbers."""
-    by_shard: dict[str, list[int]] = {}
+    by_shard: dict[int, list[int]] = {}  # by the shard object: one call, one shard map
     for i, item in enumerate(placed):
-        by_shard.setdefault(item[0].shard_id, []).append(i)
+        by_shard.setdefault(id(item[0]), []).append(i)
     seqs = [0] * len(placed)
     with _PUT_LOCK:
         for at in by_shard.values():

@@ -30,6 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from iotpipe import gcpolicy
 from iotpipe.local import athenapatch, heaptrim, hotpath, inventory, patches, snapshot
 from iotpipe.local import motointernals as moto
 from iotpipe.local.athenaplan import AthenaEngine
@@ -243,6 +244,7 @@ def run(home: Path, port: int = 0, log_path: Path | None = None, ephemeral: bool
     The state under ``<home>/data/`` is restored before anything is served (a StateError
     leaves it untouched and stops the start) and closed after the pollers stopped.
     """
+    gcpolicy.for_bulk_process()  # restoring a large state is faster too
     emulator = Emulator(home, port, log_path)  # self-test and bind first: fail before anything else
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -264,6 +266,7 @@ def run(home: Path, port: int = 0, log_path: Path | None = None, ephemeral: bool
         "token": emulator.token,
         "ephemeral": not PERSISTENCE.enabled,
     }
+    gcpolicy.freeze_startup()  # before anyone knows the endpoint: no request waits
     write_state(emulator.home, state)
     log.info("embedded AWS listening at %s (pid %d)", emulator.endpoint, os.getpid())
     try:

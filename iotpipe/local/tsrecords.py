@@ -55,6 +55,9 @@ _MV_STRINGS = ("Name", "Value", "Type")
 _LISTS = (("Dimensions", _DIM_STRINGS), ("MeasureValues", _MV_STRINGS))
 
 
+_TEXT = (str, type(None))  # what a string member may be: a string, or absent
+
+
 def _strings_ok(obj: dict[str, Any], names: tuple[str, ...]) -> bool:
     for name in names:
         value = obj.get(name)
@@ -64,18 +67,23 @@ def _strings_ok(obj: dict[str, Any], names: tuple[str, ...]) -> bool:
 
 
 def _shape_ok(rec: Any) -> bool:
+    """Unrolled for the three members a dimension or measure value has (this runs for
+    every value written)."""
     if type(rec) is not dict or not _strings_ok(rec, _RECORD_STRINGS):
         return False
     if rec.get("Version") is not None and type(rec["Version"]) is not int:
         return False
-    for field, names in _LISTS:
+    for field, (a, b, c) in _LISTS:
         items = rec.get(field)
         if items is None:
             continue
         if type(items) is not list:
             return False
         for item in items:
-            if type(item) is not dict or not _strings_ok(item, names):
+            if type(item) is not dict:
+                return False
+            get = item.get
+            if type(get(a)) not in _TEXT or type(get(b)) not in _TEXT or type(get(c)) not in _TEXT:
                 return False
     return True
 
@@ -121,14 +129,14 @@ def rows_of(
     base = _Base(common, now_us, None if magnetic else retention_hours)
     rows: list[tuple[int, dict[str, Any], int]] = []
     rejected: list[dict[str, Any]] = []
+    common_dims = base.dim_names
     for i, rec in enumerate(records):
         own = rec.get("Dimensions") or []
-        if base.dim_names and own:
-            clash = base.dim_names.intersection(d.get("Name") for d in own)
-            if clash:
-                raise WriteValidation(
-                    f"Dimension(s) {sorted(clash)} appear both in CommonAttributes and in a record."
-                )
+        if common_dims and own and any(d.get("Name") in common_dims for d in own):
+            clash = sorted(common_dims.intersection(d.get("Name") for d in own))
+            raise WriteValidation(
+                f"Dimension(s) {clash} appear both in CommonAttributes and in a record."
+            )
         try:
             row = base.row(rec, own)
         except Reject as e:
@@ -156,56 +164,73 @@ class _Base:
                 self.dim_error = self.dim_error or problem
             else:
                 self.dims.append((dim["Name"], str(dim["Value"])))
+        self.dim_list = [name for name, _ in self.dims]
+        self._value: Any = common.get("MeasureValue")
+        self._defaults = (
+            common.get("MeasureName"),
+            common.get("MeasureValueType"),
+            common.get("Time"),
+            common.get("TimeUnit"),
+        )
 
     def row(self, rec: dict[str, Any], own: list[dict[str, Any]]) -> dict[str, Any]:
-        """A record as a storage row (raises Reject with Timestream-like reasons)."""
-        c = self.common
-        measure = rec.get("MeasureName", c.get("MeasureName"))
+        """A record as a storage row (raises Reject with Timestream-like reasons).
+
+        What CommonAttributes give is looked up once per request (`_defaults`): at
+        ~100 records a request and four a message, this runs for every value stored."""
+        measure, vtype, time, unit = self._defaults
+        measure = rec.get("MeasureName", measure)
         if not measure:
             raise Reject("MeasureName is required.")
-        t_us = self._time(rec)
-        row: dict[str, Any] = {"time": t_us, "measure_name": measure, "__vals__": {}}
+        t_us = self._time(rec.get("Time", time), rec.get("TimeUnit", unit))
         if self.dim_error:
             raise Reject(self.dim_error)
-        names = []
-        for name, value in self.dims:
-            row[name] = value
-            names.append(name)
+        row: dict[str, Any] = {"time": t_us, "measure_name": measure}
+        names = list(self.dim_list)
+        row.update(self.dims)
         for dim in own:
-            problem = _bad_dimension(dim)
-            if problem:
-                raise Reject(problem)
-            row[dim["Name"]] = str(dim["Value"])
-            names.append(dim["Name"])
+            name, value = dim.get("Name"), dim.get("Value")
+            if not name or value is None or name in _RESERVED or name.startswith("ts_"):
+                raise Reject(f"Invalid dimension {dim!r}.")
+            row[name] = value if type(value) is str else str(value)
+            names.append(name)
         row["__dims__"] = names
-        vtype = (rec.get("MeasureValueType", c.get("MeasureValueType")) or "DOUBLE").upper()
+        vtype = rec.get("MeasureValueType", vtype) or "DOUBLE"
         try:
+            if vtype == "DOUBLE":  # the common case, before any .upper()
+                row["measure_value::double"] = float(rec.get("MeasureValue", self._value))
+                row["__vals__"] = _DOUBLE_VALS
+                return row
+            row["__vals__"] = {}
+            vtype = vtype.upper()
             if vtype == "MULTI":
-                _multi(row, rec.get("MeasureValues", c.get("MeasureValues")) or [])
+                _multi(row, rec.get("MeasureValues", self.common.get("MeasureValues")) or [])
             elif vtype in _SINGLE_TYPES:
                 col = f"measure_value::{vtype.lower()}"
-                row[col] = _parse_value(rec.get("MeasureValue", c.get("MeasureValue")), vtype)
+                row[col] = _parse_value(rec.get("MeasureValue", self._value), vtype)
                 row["__vals__"][col] = _SINGLE_TYPES[vtype]
             else:
                 raise Reject(f"Unsupported MeasureValueType {vtype}.")
-        except (ValueError, TypeError) as e:
+        except (ValueError, TypeError, AttributeError) as e:
             raise Reject(f"Measure value does not match type {vtype}: {e}") from None
         return row
 
-    def _time(self, rec: dict[str, Any]) -> int:
-        c = self.common
-        time, unit = rec.get("Time", c.get("Time")), rec.get("TimeUnit", c.get("TimeUnit"))
+    def _time(self, time: Any, unit: Any) -> int:
         try:
             upper = (unit or "MILLISECONDS").upper()
-            raw = int(time)  # type: ignore[arg-type]  # None: the TypeError below
+            raw = int(time)
             t_us = raw // 1000 if upper == "NANOSECONDS" else raw * _UNIT_TO_US[upper]
-        except (KeyError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError, AttributeError):
             raise Reject(f"Invalid Time {time!r} / TimeUnit {unit!r}.") from None
         if t_us > self.latest_us:
             raise Reject("The record timestamp is more than 15 minutes in the future.")
         if self.oldest_us is not None and t_us < self.oldest_us:
             raise Reject("The record timestamp is outside the time range of the memory store.")
         return t_us
+
+
+# Shared by every DOUBLE row: nothing downstream writes to a row's ``__vals__``.
+_DOUBLE_VALS = {"measure_value::double": "DOUBLE"}
 
 
 def _bad_dimension(dim: dict[str, Any]) -> str | None:
@@ -218,12 +243,14 @@ def _bad_dimension(dim: dict[str, Any]) -> str | None:
 def _multi(row: dict[str, Any], values: list[dict[str, Any]]) -> None:
     vals = row["__vals__"]
     for mv in values:
-        mtype = (mv.get("Type") or "").upper()
-        name = mv.get("Name")
+        mtype, name = mv.get("Type"), mv.get("Name")
+        if mtype != "DOUBLE":  # DOUBLE, as written, is nearly every value
+            mtype = (mtype or "").upper()
         if mtype not in _SINGLE_TYPES or not name or name in row or name in _RESERVED:
             raise Reject(f"Invalid multi-measure value {mv!r}.")
-        row[name] = _parse_value(mv.get("Value"), mtype)
-        vals[name] = _SINGLE_TYPES[mtype]
+        value: Any = mv.get("Value")
+        row[name] = float(value) if mtype == "DOUBLE" else _parse_value(value, mtype)
+        vals[name] = mtype
     if not vals:
         raise Reject("MeasureValues is required for MULTI records.")
 

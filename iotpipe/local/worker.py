@@ -29,6 +29,7 @@ import time
 import traceback
 from typing import Any
 
+from iotpipe import gcpolicy
 from iotpipe.local import kinesisevent
 
 
@@ -122,7 +123,9 @@ def main(argv: list[str]) -> int:
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     sys.path.insert(0, os.getcwd())
     rid = _setup_logging()
+    gcpolicy.for_bulk_process()
     func, load_error = _load(handler_name)
+    gcpolicy.freeze_startup()  # the runtime, boto3's models and the handler's module
     version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
     for line in sys.stdin:
         if not line.strip():

@@ -165,3 +165,39 @@ def test_malformed_bodies_get_a_clear_400(
     status, reply = _raw(local_aws, target, body)
     assert status == 400 and reply["__type"].endswith(code), reply
     assert ts.describe_table(DatabaseName=name, TableName="t")["Table"]["TableStatus"] == "ACTIVE"
+
+
+def test_put_records_routes_every_entry_by_its_key_as_kinesis_does(local_aws: Any) -> None:
+    """Repeated partition keys (a fleet's device ids) are routed once per call; every
+    entry still lands where DescribeStream's hash key ranges say: MD5 of the partition key,
+    or the ExplicitHashKey when given."""
+    import hashlib
+
+    name = local_aws.name("route")
+    kinesis = local_aws.client("kinesis")
+    kinesis.create_stream(StreamName=name, ShardCount=4)
+    kinesis.get_waiter("stream_exists").wait(StreamName=name, WaiterConfig={"Delay": 0.1})
+    shards = kinesis.describe_stream(StreamName=name)["StreamDescription"]["Shards"]
+    ranges = [
+        (int(s["HashKeyRange"]["StartingHashKey"]), int(s["HashKeyRange"]["EndingHashKey"]), s)
+        for s in shards
+    ]
+
+    def owner(key: int) -> str:
+        return next(s["ShardId"] for lo, hi, s in ranges if lo <= key <= hi)
+
+    entries: list[dict[str, Any]] = []
+    expected = []
+    for i in range(500):
+        pk = f"sensor{i % 37:03d}"
+        entry: dict[str, Any] = {"Data": b"x", "PartitionKey": pk}
+        key = int(hashlib.md5(pk.encode()).hexdigest(), 16)
+        if i % 5 == 0:  # the same key sent elsewhere by an explicit hash key
+            key = ranges[i % 4][0]
+            entry["ExplicitHashKey"] = str(key)
+        entries.append(entry)
+        expected.append(owner(key))
+    out = kinesis.put_records(StreamName=name, Records=entries)
+    assert out["FailedRecordCount"] == 0
+    assert [r["ShardId"] for r in out["Records"]] == expected
+    assert len(set(expected)) == 4

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from iotpipe.config import DEFAULT_SENSORS, Device, SensorRange
-from iotpipe.fleet import Fleet, default_devices, iso_ms, replay_file, timing
+from iotpipe.fleet import Fleet, default_devices, iso_ms, iso_ms_series, replay_file, timing
 
 START = datetime(2026, 11, 27, 1, 2, 3, 123000, tzinfo=UTC)
 
@@ -133,3 +133,18 @@ def test_replay_keeps_bytes_and_keys_by_device(tmp_path: Path) -> None:
         ("replay", b"garbage{"),
         ("replay", b"[1, 2]"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("start", "interval"),
+    [
+        (datetime(2026, 1, 2, 3, 4, 5, 678999, tzinfo=UTC), timedelta(milliseconds=1)),
+        (datetime(2026, 12, 31, 23, 59, 59, 998000, tzinfo=UTC), timedelta(microseconds=700)),
+        (datetime(2026, 3, 1, 0, 0, 0, 500, tzinfo=UTC), timedelta(milliseconds=-3)),
+        (datetime(2026, 6, 1, 12, 0, tzinfo=timezone(timedelta(hours=-5))), timedelta(seconds=61)),
+    ],
+)
+def test_iso_ms_series_matches_iso_ms_per_message(start: datetime, interval: timedelta) -> None:
+    """The per-second prefix cache gives exactly what formatting each time gives."""
+    expected = [iso_ms(start + interval * k) for k in range(3000)]
+    assert list(iso_ms_series(start, interval, 3000)) == expected

@@ -188,3 +188,70 @@ def test_pagination_and_errors(env):
     token = engine.query(A, R, sql, max_rows=1)["NextToken"]
     with pytest.raises(QueryValidation, match="Invalid pagination token"):  # as on AWS
         engine.query(A, R, "SELECT 1", next_token=token)
+
+
+def test_value_types_as_spelled_and_inherited_from_common_attributes(env):
+    """What the fast path for DOUBLE must not change: a missing or empty type is DOUBLE,
+    lower case is accepted, a record's own type and value win over CommonAttributes',
+    and a value that does not parse is that record's rejection, with the type named."""
+    store, q = env
+    t = now_ms()
+    base = {"Dimensions": [{"Name": "DeviceId", "Value": "d1"}], "MeasureName": "m"}
+    ok = [
+        {**base, "MeasureValue": "1.5", "Time": str(t)},  # no type at all: DOUBLE
+        {**base, "MeasureValue": "2.5", "MeasureValueType": "", "Time": str(t + 1)},
+        {**base, "MeasureValue": "3.5", "MeasureValueType": "double", "Time": str(t + 2)},
+        {**base, "Time": str(t + 3)},  # the value from CommonAttributes
+        {
+            **base,
+            "MeasureName": "n",
+            "MeasureValue": "7",
+            "MeasureValueType": "BIGINT",
+            "Time": str(t + 4),
+        },
+        {
+            **base,
+            "MeasureName": "metrics",
+            "MeasureValueType": "MULTI",
+            "Time": str(t + 5),
+            "MeasureValues": [
+                {"Name": "a", "Value": "0.25", "Type": "double"},
+                {"Name": "b", "Value": "true", "Type": "BOOLEAN"},
+            ],
+        },
+    ]
+    common = {"MeasureValue": "4.5", "TimeUnit": "MILLISECONDS"}
+    assert store.write(A, R, "db", "sensor-data", ok, common) == len(ok)
+    rows = q.query(
+        A,
+        R,
+        "SELECT measure_name, measure_value::double, measure_value::bigint, a, b "
+        'FROM "db"."sensor-data" ORDER BY time',
+    )
+    got = [tuple(d.get("ScalarValue") for d in r["Data"]) for r in rows["Rows"]]
+    assert got == [
+        ("m", "1.5", None, None, None),
+        ("m", "2.5", None, None, None),
+        ("m", "3.5", None, None, None),
+        ("m", "4.5", None, None, None),
+        ("n", None, "7", None, None),
+        ("metrics", None, None, "0.25", "true"),
+    ]
+    bad = [
+        {**base, "MeasureValue": "x", "Time": str(t + 9)},
+        {**base, "MeasureValue": "1", "MeasureValueType": "DECIMAL", "Time": str(t + 9)},
+        {
+            **base,
+            "MeasureValueType": "MULTI",
+            "Time": str(t + 9),
+            "MeasureValues": [{"Name": "a", "Value": "1", "Type": "FLOAT"}],
+        },
+    ]
+    with pytest.raises(RejectedRecords) as e:
+        store.write(A, R, "db", "sensor-data", bad)
+    reasons = [r["Reason"] for r in e.value.rejected]
+    assert reasons[0].startswith("Measure value does not match type DOUBLE")
+    assert reasons[1] == "Unsupported MeasureValueType DECIMAL."
+    assert reasons[2].startswith("Invalid multi-measure value")
+    with pytest.raises(WriteValidation, match=r"\['DeviceId'\] appear both"):
+        store.write(A, R, "db", "sensor-data", [ok[0]], {"Dimensions": base["Dimensions"]})
