@@ -6,7 +6,8 @@ idle devices cost a socket and a coroutine each. What a device may do is asked o
 for every connect, publish, subscribe and delivery, as IoT Core does. An accepted publish
 is handed to ``on_publish`` (the topic rules) before its PUBACK is sent, so a PUBACK means
 the rules ran and what they stored is durable (the hook may return a blocking wait, run
-off the loop). IoT Core's limits hold: QoS 0 and 1 only, 128 KB payloads, keep-alive
+off the loop). A connection keeps being read while its publishes wait to be durable, and
+their PUBACKs go out in the order the publishes came (`Session.acks`). IoT Core's limits hold: QoS 0 and 1 only, 128 KB payloads, keep-alive
 clamped to 30-1200 s, one connection per client id (a second one closes the first).
 A client's mistake closes that client's connection and is logged in one line.
 """
@@ -34,6 +35,10 @@ UNSPECIFIED_ERROR = 0x80
 MAX_BACKLOG = 1024 * 1024  # bytes queued toward one subscriber before deliveries are dropped
 PACKET_TIMEOUT_S = 30.0  # the rest of a packet, once its first byte arrived
 CLOSE_TIMEOUT_S = 2.0
+# QoS 1 publishes of one connection read ahead of their PUBACKs. Why: reading the next
+# publish only after the last one's fsync left each device one message per fsync; reading
+# on lets a device's in-flight window (paho: 20) share the stores' group commits.
+MAX_UNACKED = 100
 
 # (certificate DER, client id, action "iot:Connect" | "iot:Publish" | ..., topic or None)
 Authorizer = Callable[[bytes, str, str, str | None], bool]
@@ -61,6 +66,11 @@ class Session:
     next_id: int = 0
     keep_alive: int = KEEP_ALIVE_BOUNDS[1]
     dropped: int = 0  # deliveries dropped because the subscriber did not read
+    # publishes whose rules ran, in order, each with its durable wait (None: nothing to wait
+    # for); `MqttBroker._acknowledge` finishes them and sends their PUBACKs in that order
+    acks: asyncio.Queue[tuple[Publish, asyncio.Future[None] | None]] | None = None
+    acker: asyncio.Task[None] | None = None
+    unacked: int = 0  # in ``acks`` or being finished
 
     def send(self, data: bytes) -> None:
         if not self.writer.is_closing():
@@ -85,13 +95,17 @@ class DurableWaits:
         self._drainer: asyncio.Task[None] | None = None
 
     async def wait(self, durable: Callable[[], None]) -> None:
+        await self.submit(durable)
+
+    def submit(self, durable: Callable[[], None]) -> asyncio.Future[None]:
+        """Queue ``durable`` for the next group; the future resolves when it has run."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._waiting.append((durable, done))
         if not self._draining:
             self._draining = True
             self._drainer = loop.create_task(self._drain())
-        await done
+        return done
 
     async def _drain(self) -> None:
         try:
@@ -105,6 +119,11 @@ class DurableWaits:
                         done.set_exception(error)
         finally:
             self._draining = False
+
+
+def _not_accepted(msg: Publish, exc: Exception) -> Refused:
+    LOG.warning("mqtt publish to %s not accepted: %s", msg.topic, exc)
+    return Refused(UNSPECIFIED_ERROR, f"publish to {msg.topic!r} failed")
 
 
 def _run_all(waits: list[Callable[[], None]]) -> list[BaseException | None]:
@@ -211,6 +230,11 @@ class MqttBroker:
             await self._close(session, clean_exit)
 
     async def _close(self, session: Session, clean_exit: bool) -> None:
+        if session.acker is not None and not session.acker.done():
+            assert session.acks is not None  # what the rules took is counted and delivered
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(session.acks.join(), CLOSE_TIMEOUT_S)
+            session.acker.cancel()
         if self._sessions.get(session.client_id) is session:
             del self._sessions[session.client_id]
             if session.will and not clean_exit:
@@ -295,17 +319,70 @@ class MqttBroker:
         if len(msg.payload) > MAX_PAYLOAD:
             raise Refused(codec.PACKET_TOO_LARGE, f"payload of {len(msg.payload)} bytes > 128 KB")
         try:
-            await self._accept_publish(session, msg)
+            durable = await self._take_publish(session, msg)
         except Refused as exc:
-            if session.version != codec.V5 or exc.reason == codec.PROTOCOL_ERROR:
-                raise  # 3.1.1 has no way to say "denied" but closing the connection
-            if msg.qos == 1 and msg.packet_id is not None:
-                session.send(codec.puback(codec.V5, msg.packet_id, exc.reason))
+            self._refuse(session, msg, exc)
             return
+        if durable is None and not session.unacked:
+            await self._finish_publish(session, msg)  # nothing to wait for, nothing ahead
+            return
+        if session.acks is None:
+            session.acks = asyncio.Queue(MAX_UNACKED)
+            session.acker = asyncio.get_running_loop().create_task(self._acknowledge(session))
+        waiting = self._durable.submit(durable) if durable is not None else None
+        session.unacked += 1
+        await session.acks.put((msg, waiting))  # a full window stops reading this connection
+
+    async def _acknowledge(self, session: Session) -> None:
+        """Finish a connection's waiting publishes in order. The first failure of a 3.1.1
+        connection closes it (its only way to refuse; what it had sent after that is not
+        acknowledged, and the device sends it again); MQTT 5 gets a PUBACK saying so."""
+        acks = session.acks
+        assert acks is not None
+        while True:
+            msg, waiting = await acks.get()
+            try:
+                if waiting is not None:
+                    try:
+                        await waiting
+                    except Exception as exc:
+                        raise _not_accepted(msg, exc) from exc
+                await self._finish_publish(session, msg)
+            except Refused as exc:
+                try:
+                    self._refuse(session, msg, exc)
+                except Refused:
+                    LOG.info("mqtt %s closed: %s", session.client_id or "-", exc)
+                    session.writer.close()
+                    while not acks.empty():  # not acknowledged, so not counted either
+                        acks.get_nowait()
+                        acks.task_done()
+                        session.unacked -= 1
+                    return
+            finally:
+                acks.task_done()
+                session.unacked -= 1
+
+    @staticmethod
+    def _refuse(session: Session, msg: Publish, exc: Refused) -> None:
+        """Say no to one publish, or raise ``exc`` where only closing can say it."""
+        if session.version != codec.V5 or exc.reason == codec.PROTOCOL_ERROR:
+            raise exc  # 3.1.1 has no way to say "denied" but closing the connection
         if msg.qos == 1 and msg.packet_id is not None:
-            session.send(codec.puback(session.version, msg.packet_id))
+            session.send(codec.puback(codec.V5, msg.packet_id, exc.reason))
 
     async def _accept_publish(self, session: Session, msg: Publish) -> None:
+        """Take, wait and finish in one go (a will, sent when its connection is gone)."""
+        durable = await self._take_publish(session, msg)
+        if durable is not None:
+            try:
+                await self._durable.wait(durable)
+            except Exception as exc:
+                raise _not_accepted(msg, exc) from exc
+        await self._finish_publish(None, msg)
+
+    async def _take_publish(self, session: Session, msg: Publish) -> Callable[[], None] | None:
+        """Check and run the rules on ``msg``; what must be durable before it is acknowledged."""
         action = "iot:RetainPublish" if msg.retain else "iot:Publish"
         if "+" in msg.topic or "#" in msg.topic or not msg.topic:
             raise Refused(codec.PROTOCOL_ERROR, f"invalid topic name {msg.topic!r}")
@@ -314,12 +391,12 @@ class MqttBroker:
         try:
             # Inline, not on a thread: the rules are in-memory work (~0.1 ms) and a thread
             # hop per message cost more than the work itself.
-            durable = self._on_publish(session.client_id, msg.topic, msg.payload)
-            if durable is not None:  # e.g. an fsync: shared by publishes waiting together
-                await self._durable.wait(durable)
+            return self._on_publish(session.client_id, msg.topic, msg.payload)
         except Exception as exc:  # the rules could not take it: not acknowledged
-            LOG.warning("mqtt publish to %s not accepted: %s", msg.topic, exc)
-            raise Refused(UNSPECIFIED_ERROR, f"publish to {msg.topic!r} failed") from exc
+            raise _not_accepted(msg, exc) from exc
+
+    async def _finish_publish(self, session: Session | None, msg: Publish) -> None:
+        """``msg`` is taken and durable: count it, retain it, deliver it, acknowledge it."""
         self.accepted += 1
         if msg.retain:
             if msg.payload:
@@ -327,6 +404,8 @@ class MqttBroker:
             else:
                 self._retained.pop(msg.topic, None)
         await self._deliver(msg)
+        if session is not None and msg.qos == 1 and msg.packet_id is not None:
+            session.send(codec.puback(session.version, msg.packet_id))
 
     async def _subscribe(self, session: Session, body: bytes) -> None:
         sub = codec.parse_subscribe(body, session.version)

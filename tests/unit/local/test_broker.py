@@ -86,6 +86,51 @@ def test_the_puback_waits_until_what_the_rules_stored_is_durable(world: World) -
     other.stop()
 
 
+def test_a_connection_is_read_on_while_its_acks_wait_and_they_come_in_order(
+    world: World,
+) -> None:
+    """The rules take every publish of the in-flight window before the first is durable;
+    the PUBACKs then follow in publish order."""
+    durable = threading.Event()
+    world.durable = lambda: (durable.wait(WAIT), None)[1]
+    cl = Client(world, world.device("dev-1"))
+    assert not cl.connect().is_failure
+    mids = [cl.c.publish("iot/sensors/dev-1/data", b"%d" % i, qos=1).mid for i in range(5)]
+    taken = [world.published.get(timeout=WAIT)[2] for _ in range(5)]
+    assert taken == [b"0", b"1", b"2", b"3", b"4"]  # all five read while none is durable
+    assert cl.acks.empty()
+    durable.set()
+    acks = [cl.acks.get(timeout=WAIT) for _ in range(5)]
+    assert [mid for mid, _ in acks] == mids
+    assert not any(rc.is_failure for _, rc in acks)
+    assert world.broker.accepted == 5
+    cl.stop()
+
+
+def test_a_publish_that_cannot_be_made_durable_is_not_acknowledged(world: World) -> None:
+    """MQTT 5 is told with a PUBACK reason code and stays connected; 3.1.1, which has no
+    such code, is disconnected, as for any refused publish."""
+
+    def disk_full() -> None:
+        raise OSError("No space left on device")
+
+    world.durable = disk_full
+    v5 = Client(world, world.device("dev-5"), mqtt.MQTTv5)
+    assert not v5.connect().is_failure
+    v5.c.publish("iot/sensors/dev-5/data", b"x", qos=1)
+    _, rc = v5.acks.get(timeout=WAIT)
+    assert rc.is_failure and int(rc.value) == 0x80
+    assert not v5.closed.is_set()
+    old = Client(world, world.device("dev-3"))
+    assert not old.connect().is_failure
+    old.c.publish("iot/sensors/dev-3/data", b"x", qos=1)
+    assert old.closed.wait(WAIT)
+    assert old.acks.empty()
+    assert world.broker.accepted == 0
+    v5.stop()
+    old.stop()
+
+
 def test_a_subscriber_receives_what_is_published(world: World) -> None:
     a, b = Client(world, world.device("dev-a"), mqtt.MQTTv5), Client(world, world.device("dev-b"))
     a.connect()
