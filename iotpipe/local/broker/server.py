@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import iotpipe.local.broker.codec as codec
 from iotpipe.local.broker.codec import MalformedPacket, Publish
+from iotpipe.local.broker.waits import DurableWaits
 
 LOG = logging.getLogger("iotpipe.local.broker")
 MAX_PAYLOAD = 128 * 1024
@@ -42,8 +43,8 @@ MAX_UNACKED = 100
 
 # (certificate DER, client id, action "iot:Connect" | "iot:Publish" | ..., topic or None)
 Authorizer = Callable[[bytes, str, str, str | None], bool]
-# (client id, topic, payload): runs the topic rules; raises to refuse the message
-# (client id, topic, payload) -> None, or what must finish (off the loop) before the PUBACK
+# (client id, topic, payload) -> None or what must finish (off the loop) before the
+# PUBACK; runs the topic rules, raises to refuse the message
 PublishHook = Callable[[str, str, bytes], Callable[[], None] | None]
 
 
@@ -66,8 +67,7 @@ class Session:
     next_id: int = 0
     keep_alive: int = KEEP_ALIVE_BOUNDS[1]
     dropped: int = 0  # deliveries dropped because the subscriber did not read
-    # publishes whose rules ran, in order, each with its durable wait (None: nothing to wait
-    # for); `MqttBroker._acknowledge` finishes them and sends their PUBACKs in that order
+    # publishes the rules took, in order, with their waits; `MqttBroker._acknowledge` acks
     acks: asyncio.Queue[tuple[Publish, asyncio.Future[None] | None]] | None = None
     acker: asyncio.Task[None] | None = None
     unacked: int = 0  # in ``acks`` or being finished
@@ -81,60 +81,9 @@ class Session:
         return self.next_id
 
 
-class DurableWaits:
-    """The publish hook's blocking waits, run off the loop a group at a time.
-
-    Why: one thread hop per publish (``asyncio.to_thread``) queued the waits on the
-    default pool's few threads and cut MQTT throughput to a third; a group shares one hop,
-    and its first wait's fsync usually covers the rest (the stores group-commit).
-    """
-
-    def __init__(self) -> None:
-        self._waiting: list[tuple[Callable[[], None], asyncio.Future[None]]] = []
-        self._draining = False
-        self._drainer: asyncio.Task[None] | None = None
-
-    async def wait(self, durable: Callable[[], None]) -> None:
-        await self.submit(durable)
-
-    def submit(self, durable: Callable[[], None]) -> asyncio.Future[None]:
-        """Queue ``durable`` for the next group; the future resolves when it has run."""
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        self._waiting.append((durable, done))
-        if not self._draining:
-            self._draining = True
-            self._drainer = loop.create_task(self._drain())
-        return done
-
-    async def _drain(self) -> None:
-        try:
-            while self._waiting:
-                group, self._waiting = self._waiting, []
-                errors = await asyncio.to_thread(_run_all, [w for w, _ in group])
-                for (_, done), error in zip(group, errors, strict=True):
-                    if error is None:
-                        done.set_result(None)
-                    else:
-                        done.set_exception(error)
-        finally:
-            self._draining = False
-
-
 def _not_accepted(msg: Publish, exc: Exception) -> Refused:
     LOG.warning("mqtt publish to %s not accepted: %s", msg.topic, exc)
     return Refused(UNSPECIFIED_ERROR, f"publish to {msg.topic!r} failed")
-
-
-def _run_all(waits: list[Callable[[], None]]) -> list[BaseException | None]:
-    errors: list[BaseException | None] = []
-    for wait in waits:
-        try:
-            wait()
-            errors.append(None)
-        except Exception as exc:  # that publish fails; the others of the group do not
-            errors.append(exc)
-    return errors
 
 
 class MqttBroker:
@@ -334,9 +283,8 @@ class MqttBroker:
         await session.acks.put((msg, waiting))  # a full window stops reading this connection
 
     async def _acknowledge(self, session: Session) -> None:
-        """Finish a connection's waiting publishes in order. The first failure of a 3.1.1
-        connection closes it (its only way to refuse; what it had sent after that is not
-        acknowledged, and the device sends it again); MQTT 5 gets a PUBACK saying so."""
+        """Finish a connection's waiting publishes in order. A failure closes a 3.1.1
+        connection (later publishes go unacknowledged: resent); MQTT 5 gets a reason code."""
         acks = session.acks
         assert acks is not None
         while True:

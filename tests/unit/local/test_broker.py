@@ -243,8 +243,8 @@ def test_garbage_closes_that_connection_and_the_broker_keeps_serving(world: Worl
 def test_durable_waits_share_thread_hops_and_fail_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio
 
-    from iotpipe.local.broker import server
-    from iotpipe.local.broker.server import DurableWaits
+    from iotpipe.local.broker import waits as server
+    from iotpipe.local.broker.waits import DurableWaits
 
     hops: list[int] = []
     run_all = server._run_all
