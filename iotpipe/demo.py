@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from iotpipe import query
 from iotpipe.config import Config
-from iotpipe.devices.endpoint import add_to
+from iotpipe.devices.endpoint import add_to, device_files, remove_device_files
 from iotpipe.engine import Engine
 from iotpipe.errors import IotpipeError, UsageError
 from iotpipe.fleet import Message, SendOptions, message_source
@@ -286,7 +286,9 @@ def run_demo(
         if not opts.keep:
             try:
                 with report.stage("down", clock), view.steps(f"down {dep.names.deployment}") as ev:
+                    files = device_files(dep)  # the probe device's, in the demo's home
                     Engine(dep, sleep=sleep, clock=clock).destroy(on_event=ev)
+                    remove_device_files(dep, files)
             except Exception as exc:
                 report.error = report.error or f"down failed: {exc}"
     return report

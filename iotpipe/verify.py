@@ -23,6 +23,7 @@ from functools import partial
 from typing import Any
 
 from iotpipe import resources
+from iotpipe.diff import clip_pair, field_leaves
 from iotpipe.engine import context_for
 from iotpipe.probe import Probe as Probe
 from iotpipe.probe import guarded_probe
@@ -33,6 +34,7 @@ from iotpipe.verdict import Check as Check
 
 # Field-specific advice where "run up" alone would not say what went wrong, as each kind
 # declares it (``Resource.fixes``), by (resource key, field).
+MOST_SHOWN = 3  # differing leaves named per resource; `plan` lists them all
 FIELD_FIXES = {
     (kind.key, field): fix for kind in resources.ALL_KINDS for field, fix in kind.fixes.items()
 }
@@ -47,17 +49,25 @@ def configured(res: Resource) -> tuple[Check, dict[str, Any] | None]:
     changes = diff(res.desired(), current)
     if not changes:
         return Check(name, True, "exists, configured as expected"), current
-    detail = "; ".join(
-        f"{k}: {truncated(old)} (expected {truncated(new)})" for k, (old, new) in changes.items()
-    )
+    detail = differences(changes)
     fix = next((FIELD_FIXES[(res.key, k)] for k in changes if (res.key, k) in FIELD_FIXES), UP)
     return Check(name, False, f"differs from the config: {detail}", fix), current
 
 
-def truncated(value: Any, width: int = 80) -> str:
-    """A value as one line of at most ``width`` characters (JSON for dicts and lists)."""
-    text = json.dumps(value, default=str) if isinstance(value, dict | list) else str(value)
-    return text if len(text) <= width else text[: width - 1] + "…"
+def differences(changes: dict[str, tuple[Any, Any]], most: int = MOST_SHOWN) -> str:
+    """``path: current (expected desired)`` for each differing leaf, as ``plan`` shows them:
+    a whole policy cut at 80 characters used to end before the part that differed."""
+    found = [leaf for k, (old, new) in changes.items() for leaf in field_leaves(k, old, new)]
+    shown = []
+    for path, old, new in found[:most]:
+        a, b = clip_pair(_text(old), _text(new))
+        shown.append(f"{path}: {a} (expected {b})")
+    more = len(found) - most
+    return "; ".join(shown) + (f"; and {more} more (see 'iotpipe plan')" if more > 0 else "")
+
+
+def _text(value: Any) -> Any:
+    return json.dumps(value, default=str) if isinstance(value, dict | list) else value
 
 
 def safely(name: str, check: Callable[[], Check]) -> Check:

@@ -19,7 +19,9 @@ from iotpipe import devices as dv
 from iotpipe.cli.app import App, ask, current_app, guarded, output_option
 from iotpipe.devices.endpoint import add_to, device_dir, scope_of
 from iotpipe.devices.identity import key_paths
+from iotpipe.devices.registry import config_overrides
 from iotpipe.errors import UsageError
+from iotpipe.package import settings_from_config
 from iotpipe.target import Deployment
 
 
@@ -60,6 +62,20 @@ def add(
         app.note(f"Device {device_id} already exists ({result.thing}): nothing was changed.")
     else:
         app.note("Run 'iotpipe up' to add its attributes to the function's device registry.")
+    configured = settings_from_config(dep.config)["devices"]
+    if wins := config_overrides(configured, device_id, attributes):
+        given = ", ".join(f"{k}={attributes[k]}" for k in wins)
+        kept = ", ".join(f"{k}={v}" for k, v in wins.items())
+        source = dep.config.source
+        how = (
+            f"change that entry in {source}"
+            if Path(source).is_file()
+            else "give it a devices: entry in a config file"
+        )
+        app.note(
+            f"The config's devices: entry for {device_id} wins over {given}: the function "
+            f"keeps {kept}. To use the new values, {how}."
+        )
     for key, value in result.to_dict().items():
         if value is not None and key not in ("created",):
             app.out.print(f"{key:>14}  {escape(str(value))}", highlight=False)

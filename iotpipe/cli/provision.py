@@ -18,6 +18,7 @@ from iotpipe.cli.render_provision import (
     render_up,
     show_plan,
 )
+from iotpipe.devices.endpoint import device_dir, device_files, remove_device_files
 from iotpipe.discover import find_suffixes
 from iotpipe.engine import Engine
 from iotpipe.errors import UsageError
@@ -95,7 +96,10 @@ def down(yes: bool, suffix: str | None) -> None:
 def _down(app: App, dep: Deployment, yes: bool) -> None:
     engine = Engine(dep)
     strays = engine.strays()  # read-only: what goes beyond the config, named before asking
-    held = holdings(engine)
+    files = device_files(dep)  # their certificates go with the deployment: keys are useless
+    held = holdings(engine) + (
+        f" and its {len(files)} device file(s) in {device_dir(dep)}" if files else ""
+    )
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(
@@ -115,7 +119,8 @@ def _down(app: App, dep: Deployment, yes: bool) -> None:
     title = f"down {dep.names.deployment} ({dep.config.target}, {dep.names.region})"
     with step_view(app.err, title, quiet=app.output == "json") as view:
         report = engine.destroy(on_event=view.event, strays=strays)
-    render_down(app, dep, report)
+    remove_device_files(dep, files)  # only once every certificate is gone (destroy raises)
+    render_down(app, dep, report, files)
 
 
 def holdings(engine: Engine) -> str:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -103,13 +104,24 @@ def also(strays: dict[str, list[str]]) -> str:
     return f", including {', '.join(items)}, which the config no longer names" if items else ""
 
 
-def render_down(app: App, dep: Deployment, report: list[dict[str, Any]]) -> None:
+def render_down(
+    app: App, dep: Deployment, report: list[dict[str, Any]], files: list[Path] | None = None
+) -> None:
     deleted = [r for r in report if r["deleted"]]
+    files = files or []
     if app.output == "json":
         app.print_json(
-            {"deployment": dep.names.deployment, "region": dep.names.region, "deleted": deleted}
+            {
+                "deployment": dep.names.deployment,
+                "region": dep.names.region,
+                "deleted": deleted,
+                "files_deleted": [str(p) for p in files],
+            }
         )
-    elif not deleted:  # every step was absent: nothing of it existed (a plan-only state)
+        return
+    if files:
+        app.note(f"Deleted {len(files)} device file(s) in {files[0].parent}.")
+    if not deleted:  # every step was absent: nothing of it existed (a plan-only state)
         app.out.print(
             f"Nothing to delete: deployment {dep.names.deployment} has no resources here."
         )

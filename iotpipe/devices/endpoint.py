@@ -16,7 +16,6 @@ from typing import Any
 
 from iotpipe.devices.identity import MQTT_PORT, AddResult, Scope, add_device, amazon_root_ca
 from iotpipe.errors import IotpipeError
-from iotpipe.state import home
 from iotpipe.target import Deployment
 
 
@@ -27,8 +26,32 @@ class Endpoint:
 
 
 def device_dir(dep: Deployment) -> Path:
-    """Where `devices add` writes a deployment's device files by default."""
-    return home() / "devices" / dep.names.deployment
+    """Where `devices add` writes a deployment's device files by default: beside its state
+    (so the demo's, in the demo's own home, never land in the user's)."""
+    return dep.state.path.parent / "devices" / dep.names.deployment
+
+
+DEVICE_FILE_ENDINGS = (".cert.pem", ".private.key", "root-ca.pem")
+
+
+def device_files(dep: Deployment) -> list[Path]:
+    """The certificates, private keys and CA that `devices add` wrote in `device_dir`
+    (files written elsewhere with ``--out`` are the user's to remove)."""
+    folder = device_dir(dep)
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.name.endswith(DEVICE_FILE_ENDINGS)
+    )
+
+
+def remove_device_files(dep: Deployment, files: list[Path]) -> None:
+    """Delete ``files`` (after ``down`` deleted their certificates) and the folder if empty."""
+    for path in files:
+        path.unlink(missing_ok=True)
+    folder = device_dir(dep)
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
 
 
 def local_mqtt(endpoint_url: str) -> dict[str, Any]:

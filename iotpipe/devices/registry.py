@@ -30,3 +30,13 @@ def thing_registry(iot: Any, scope: Scope) -> Registry:
 def with_device_things(settings: dict[str, Any], iot: Any, scope: Scope) -> dict[str, Any]:
     """``settings_from_config(...)`` with the deployment's things in its ``devices``."""
     return {**settings, "devices": merge_registry(settings["devices"], thing_registry(iot, scope))}
+
+
+def config_overrides(
+    config_devices: Mapping[str, Mapping[str, str]], device_id: str, attributes: Mapping[str, str]
+) -> dict[str, str]:
+    """Pure: the attributes given to ``devices add`` that the config's entry for the same
+    device overrides in the function's registry, with the config's values (the config
+    wins: without saying so, ``--location`` on a configured device would do nothing)."""
+    entry = config_devices.get(device_id, {})
+    return {k: entry[k] for k, v in attributes.items() if k in entry and entry[k] != v}

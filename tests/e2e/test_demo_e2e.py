@@ -55,6 +55,10 @@ def test_demo_exits_0_from_a_fresh_checkout(tmp_path: Path) -> None:
         assert read_state(home / "demo") is None  # the demo stopped the emulator it started
         assert read_state(home) is None  # and started none in the folder's own home
         assert not list((home / "demo").glob("iot-telemetry*.json"))  # removed its deployment
+        assert sorted(p.name for p in home.iterdir()) == ["demo"]  # nothing of the user's home
+        assert not (home / "demo" / "devices").exists() or not any(
+            (home / "demo" / "devices").iterdir()
+        )  # its device's certificate and key went with it
     finally:
         stop(home / "demo")
         stop(home)

@@ -158,10 +158,21 @@ def test_send_test_via_mqtt_sends_as_the_identities(world: Any) -> None:
     assert "2 device(s)" in done.stderr
 
 
-def test_down_removes_devices_and_the_policy(world: Any) -> None:
-    work, env, home, _ = world
-    down = run_iotpipe(work, env, "down", "--yes", timeout=180)
+def test_down_removes_devices_the_policy_and_the_device_files(world: Any) -> None:
+    work, env, home, added = world
+    folder = Path(added["s1"]["private_key"]).parent
+    assert folder == home / "devices" / folder.name
+    files = sorted(str(p) for p in folder.iterdir())
+    assert {Path(info[k]).name for info in added.values() for k in ("cert", "private_key")} <= {
+        Path(f).name for f in files
+    }
+    asked = run_iotpipe(work, env, "down", timeout=60)  # no terminal: it names them, no more
+    assert asked.returncode == 2 and f"{len(files)} device file(s) in" in asked.stderr
+    assert sorted(str(p) for p in folder.iterdir()) == files
+    down = run_iotpipe(work, env, "down", "--yes", "-o", "json", timeout=180)
     assert down.returncode == 0, down.stderr
+    assert sorted(json.loads(down.stdout)["files_deleted"]) == files
+    assert not folder.exists()  # keys of deleted certificates do not linger
     endpoint = (lifecycle.read_state(home) or {})["endpoint"]
     iot = aws(endpoint, "iot")
     assert iot.list_things()["things"] == []

@@ -21,7 +21,7 @@ from iotpipe.target import Deployment
 @pytest.fixture
 def run(ctx: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     DevicePolicy(ctx).create()
-    dep = Deployment(ctx.config, ctx.gateway, ctx.names, State(tmp_path / "state.json"))
+    dep = Deployment(ctx.config, ctx.gateway, ctx.names, State(tmp_path / "home" / "state.json"))
     monkeypatch.setattr(App, "deployment", lambda self, **kw: dep)
     monkeypatch.setenv("IOTPIPE_HOME", str(tmp_path / "home"))
 
@@ -59,3 +59,25 @@ def test_bad_attribute_is_exit_2(run: Any) -> None:
     result = run("add", "s1", "--attr", "note=has space")
     assert result.exit_code == 2 and "no spaces" in result.stderr
     assert json.loads(run("list", "-o", "json").stdout) == []
+
+
+def test_attributes_a_config_entry_overrides_are_named_not_silently_dropped(run: Any) -> None:
+    """sensor001 is one of the built-in devices (location factory_floor_1): its entry wins
+    in the function's registry, so `devices add --location` says it does not apply."""
+    added = run("add", "sensor001", "--location", "hall_a", "--type", "temperature_sensor")
+    assert added.exit_code == 0, added.output
+    assert "wins over location=hall_a: the function keeps location=factory_floor_1" in (
+        " ".join(added.stderr.split())
+    )
+    assert "device_type" not in added.stderr  # the same value: nothing to say
+    plain = run("add", "s9", "--location", "hall_a")  # not in the config: nothing to say
+    assert plain.exit_code == 0 and "wins over" not in plain.stderr
+
+
+def test_config_overrides_is_the_differing_fields_only() -> None:
+    from iotpipe.devices.registry import config_overrides
+
+    configured = {"d1": {"location": "a", "device_type": "t"}}
+    given = {"location": "b", "device_type": "t", "rack": "r1"}
+    assert config_overrides(configured, "d1", given) == {"location": "a"}
+    assert config_overrides(configured, "d2", given) == {}

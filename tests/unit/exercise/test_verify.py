@@ -174,3 +174,24 @@ def test_probe_that_never_arrives_times_out_with_backoff_and_says_what_to_do() -
     assert [c.ok for c in checks] == [False, True, False]
     assert "not found after 3" in checks[0].detail and "--probe-timeout" in checks[0].fix
     assert clock.sleeps[:3] == [0.5, 0.75, 1.125] and max(clock.sleeps) == 5.0
+
+
+def test_a_differing_policy_names_the_statement_and_values_that_differ() -> None:
+    """A whole policy cut at 80 characters used to end before the difference."""
+    from iotpipe.verify import differences
+
+    statement = {"Sid": "ReadStream", "Effect": "Allow", "Resource": "arn:aws:kinesis:x:1:stream/s"}
+    current = {"Version": "2012-10-17", "Statement": [{**statement, "Action": ["kinesis:*"]}]}
+    desired = {"Version": "2012-10-17", "Statement": [{**statement, "Action": ["kinesis:Get*"]}]}
+    text = differences({"policy": (current, desired)})
+    assert text == "policy.Statement[0].Action[0]: kinesis:* (expected kinesis:Get*)"
+
+
+def test_many_differences_are_counted_after_the_first_three() -> None:
+    from iotpipe.verify import differences
+
+    text = differences({f"f{i}": (i, i + 1) for i in range(5)})
+    assert (
+        text
+        == "f0: 0 (expected 1); f1: 1 (expected 2); f2: 2 (expected 3); and 2 more (see 'iotpipe plan')"
+    )
