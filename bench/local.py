@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import shutil
 import socket
 import statistics
 import subprocess
@@ -293,6 +294,7 @@ def main() -> None:
         status = lifecycle.status(home / "s2") or {}
     finally:
         lifecycle.stop(home / "s2")
+        shutil.rmtree(home, ignore_errors=True)
     base = baseline(args.baseline_records, args.window)
 
     print("embedded AWS benchmark")
@@ -341,6 +343,7 @@ def quarantine_section(args: argparse.Namespace) -> None:
         qbench.run(c, zipped, args.queue_depth, depths, args.invocations)
     finally:
         lifecycle.stop(home)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":

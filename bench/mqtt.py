@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import queue
+import shutil
 import statistics
 import sys
 import tempfile
@@ -250,6 +251,7 @@ def main() -> int:
             hold(folder, c, info, args, mqtt_info)
     finally:
         lifecycle.stop(home)
+        shutil.rmtree(home, ignore_errors=True)  # its emulator's state and device keys
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import queue
+import shutil
 import socket
 import ssl
 import struct
@@ -112,6 +113,7 @@ def run(args: argparse.Namespace) -> None:
         s.close()
     stop.set()
     proc.join(15)
+    shutil.rmtree(home, ignore_errors=True)  # the CA's key and the device's
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from iotpipe import devices as dv
 from iotpipe.cli.app import App, ask, current_app, guarded, output_option
@@ -100,7 +100,8 @@ def list_() -> None:
 
 
 def _table(found: list[dv.DeviceInfo]) -> Table:
-    table = Table("device", "thing", "certificate", "status", "attributes")
+    device, thing = (Column(h, overflow="fold") for h in ("device", "thing"))  # wrapped, not cut
+    table = Table(device, thing, "certificate", "status", "attributes")
     for d in found:
         certs = d.certificates or [("-", "-")]
         attrs = " ".join(f"{k}={v}" for k, v in sorted(d.attributes.items()))

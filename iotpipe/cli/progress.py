@@ -78,13 +78,16 @@ class StepView:
             if self.live is not None:
                 self.live.update(self.render())
             elif status in ("done", "failed", "skipped") and step.visible:
-                extra = f" ({detail})" if detail else ""
-                self.console.print(
-                    f"{step.label:<30} {step.name:<46} {step.action:<10} {status:<7}"
-                    f" {step.elapsed(time.monotonic()):5.1f}s{extra}",
-                    highlight=False,
-                    markup=False,
-                )
+                line = plain_step_line(step, status, detail)
+                self.console.print(line, highlight=False, markup=False)
+
+
+def plain_step_line(step: Step, status: str, detail: str = "") -> str:
+    """A finished step as one log line: the fixed-width part first, so lines align whatever
+    the names' lengths (padding the names put lines at ~105 characters, misaligned)."""
+    extra = f" ({detail})" if detail else ""
+    elapsed = step.elapsed(time.monotonic())
+    return f"{elapsed:5.1f}s {status:<7} {step.action:<9} {step.label}: {step.name}{extra}"
 
 
 @contextmanager

@@ -60,11 +60,16 @@ def _csv_cell(v: Any) -> str:
 
 
 def cell(value: Any, typ: str = "") -> str:
-    """Short forms for people: 3 decimals, and no zero nanoseconds on timestamps."""
+    """Short forms for people: 3 decimals, and timestamps to the millisecond (or the
+    micro- or nanosecond where they have one), so ``.210`` lines up under ``.213``."""
     if value is None:
         return "null"
     if typ == "TIMESTAMP" and isinstance(value, str) and "." in value:
-        value = value.rstrip("0").rstrip(".")
+        whole, _, fraction = value.rpartition(".")
+        digits = fraction.rstrip("0")
+        keep = -(-len(digits) // 3) * 3  # whole milli-, micro- or nanoseconds
+        if fraction.isdigit():  # anything else is shown as it came
+            value = f"{whole}.{fraction[:keep]}" if digits else whole
     if isinstance(value, float):
         return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1e12 else str(value)
     return str(value)

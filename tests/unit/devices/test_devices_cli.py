@@ -81,3 +81,22 @@ def test_config_overrides_is_the_differing_fields_only() -> None:
     given = {"location": "b", "device_type": "t", "rack": "r1"}
     assert config_overrides(configured, "d1", given) == {"location": "a"}
     assert config_overrides(configured, "d2", given) == {}
+
+
+def test_the_device_table_never_cuts_the_thing_name(run: Any) -> None:
+    """The thing name is the MQTT client id a user copies: in 80 columns it wraps."""
+    from rich.console import Console
+
+    from iotpipe.cli.devices import _table
+    from iotpipe.devices import DeviceInfo
+
+    name = "iot-telemetry-abc123-sensor-with-a-long-name-0001"
+    info = DeviceInfo(
+        "sensor-with-a-long-name-0001", name, {"location": "hall"}, [("c0ffee" * 10, "ACTIVE")]
+    )
+    console = Console(width=80, record=True)
+    console.print(_table([info]))
+    text = console.export_text()
+    assert "…" not in text
+    cells = [line.split("│") for line in text.splitlines() if line.startswith("│")]
+    assert "".join(c[2].strip() for c in cells) == name  # the thing column, read down

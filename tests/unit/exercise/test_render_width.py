@@ -175,3 +175,13 @@ def test_per_minute_keeps_the_measure_and_drops_numbers_from_the_right() -> None
     assert cols.index("measure") in keep and cols.index("minute") in keep
     assert dropped and dropped[0] == "samples"
     assert cols.index("avg_value") in keep
+
+
+def test_plain_step_lines_align_their_fixed_part_whatever_the_names() -> None:
+    """Walkthrough find: piped `up` padded names to 46 characters, lines of ~105 columns
+    that went out of line for longer names. The fixed-width part now comes first."""
+    from iotpipe.cli.progress import plain_step_line
+
+    lines = [plain_step_line(step, "done") for step in plan().steps]
+    assert all(line[5] == "s" and line[14] == " " and line[24] == " " for line in lines), lines
+    assert all(f"{s.label}: {s.name}" in line for s, line in zip(plan().steps, lines, strict=True))
