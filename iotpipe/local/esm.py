@@ -173,8 +173,9 @@ class EsmManager:
         """Fix a LATEST/AT_TIMESTAMP start at creation time, then poll right away."""
         stream = self._stream(esm)
         if stream is not None:
-            for shard in moto.shards(stream):
-                self._starts[(esm.uuid, shard.shard_id)] = self._start_position(esm, shard)
+            with self._lock:  # not between a sync's listing of mappings and its pruning
+                for shard in moto.shards(stream):
+                    self._starts[(esm.uuid, shard.shard_id)] = self._start_position(esm, shard)
             CHECKPOINTS.save()
         self.sync()
 
@@ -222,6 +223,10 @@ class EsmManager:
                 if current.get(key[0]) is not poller.esm or not poller.is_alive():
                     poller.stopped.set()
                     del self._pollers[key]
+            if gone := [k for k in self._starts if k[0] not in current]:
+                for key in gone:  # a deleted mapping's checkpoints: nothing resumes there
+                    self._starts.pop(key, None)
+                CHECKPOINTS.save()
             for esm in current.values():
                 stream = self._stream(esm)
                 if stream is None:

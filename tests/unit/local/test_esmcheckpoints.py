@@ -89,3 +89,27 @@ def test_without_a_home_checkpoints_live_in_memory_only() -> None:
     cp.advance(*KEY, 4)
     cp.save()
     assert cp.starts == {KEY: 4}
+
+
+def test_a_deleted_mappings_checkpoints_are_pruned_and_a_live_ones_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They used to stay in the file for good, one per shard of every mapping ever made."""
+    from types import SimpleNamespace
+
+    from iotpipe.local import esm
+
+    store = Checkpoints()
+    store.open(tmp_path)
+    monkeypatch.setattr(esm, "CHECKPOINTS", store)
+    store.set("live", "shardId-000000000000", 7)
+    store.set("gone", "shardId-000000000000", 9)
+    live = SimpleNamespace(uuid="live", event_source_arn="arn:aws:kinesis:us-east-1:1:stream/s")
+    monkeypatch.setattr(esm.moto, "all_event_source_mappings", lambda: [("1", "r", live)])
+    monkeypatch.setattr(esm.moto, "all_latest_functions", lambda: [])
+    monkeypatch.setattr(esm.EsmManager, "_stream", staticmethod(lambda e: None))  # no pollers
+    try:
+        esm.EsmManager(SimpleNamespace(prune=lambda live: None)).sync()  # type: ignore[arg-type]
+        assert reopened(tmp_path) == {("live", "shardId-000000000000"): 7}
+    finally:
+        store.close()
