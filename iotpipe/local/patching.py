@@ -133,7 +133,7 @@ class Addition:
 
     owner: type
     attr: str
-    value: Callable[..., Any]
+    value: Callable[..., Any] | property
 
     def problem(self) -> str | None:
         existing = self.owner.__dict__.get(self.attr)
@@ -177,7 +177,7 @@ class Service:
 
     def add(self, owner: type, attr: str) -> Callable[[R], R]:
         def register(value: R) -> R:
-            assert callable(value)
+            assert callable(value) or isinstance(value, property)
             self.additions.append(Addition(owner, attr, value))
             return value
 

@@ -7,6 +7,11 @@ pollers' OnFailure destinations) and moto's moves to a dead-letter queue are all
 ``Queue.delete_message`` (DeleteMessage and its batch), ``change_message_visibility``
 (and its batch), ``purge_queue``, ``delete_queue``. The durability policy is in
 `sqsstore`'s docstring. With persistence off every hook is moto's method and nothing more.
+
+Bounded memory: once a message is committed its body and message attributes leave the
+heap (`_committed`); ``Message.body`` and ``.message_attributes`` become properties that
+read them back from the store when a receive (or the send's reply) asks, and hold what
+moto sets until it is committed.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from iotpipe.local import motointernals_data as data
 from iotpipe.local import snapshot
 from iotpipe.local.durable import PERSISTENCE, Part
 from iotpipe.local.patching import service
-from iotpipe.local.sqsstore import DiskFull, SqsStore, queue_key
+from iotpipe.local.sqsstore import PAYLOAD, DiskFull, SqsStore, queue_key
 
 log = logging.getLogger("iotpipe.local.sqs")
 SQS = service("sqs")
@@ -29,6 +34,33 @@ STORE = SqsStore()
 
 def _unavailable(exc: DiskFull) -> data.Unavailable:
     return data.Unavailable(f"{exc}; free space and retry")
+
+
+def _payload_field(name: str) -> property:
+    """The field as moto set it, until `_committed` moves it to the store; then the store's."""
+
+    def get(self: Any) -> Any:
+        held = self.__dict__
+        if name in held:
+            return held[name]
+        return STORE.payload(self.id).get(name, "" if name == "body" else {})
+
+    def put(self: Any, value: Any) -> None:
+        self.__dict__[name] = value
+
+    return property(get, put)
+
+
+for _name in PAYLOAD:
+    SQS.add(data.Message, _name)(_payload_field(_name))
+
+
+def _save(queue: Any, messages: list[Any]) -> None:
+    """Commit; then the committed payloads leave the heap (the store has them)."""
+    STORE.save(queue, messages)
+    for message in messages:
+        for name in PAYLOAD:
+            message.__dict__.pop(name, None)
 
 
 @SQS.patch(data.Queue, "add_message", pass_original=True)
@@ -41,7 +73,7 @@ def add_message(original: Any, self: Any, message: Any) -> None:
     if not any(m is message for m in reversed(held)):
         return  # a FIFO duplicate moto dropped
     try:
-        STORE.save(self, [message])
+        _save(self, [message])
     except DiskFull as exc:
         with data.messages_lock(self):
             data.messages(self)[:] = [m for m in data.messages(self) if m is not message]
@@ -66,7 +98,7 @@ def receive_message(
         queue = self.get_queue(queue_name)
         ids = {m.id for m in result}
         try:
-            STORE.save(queue, [m for m in data.messages(queue) if m.id in ids])
+            _save(queue, [m for m in data.messages(queue) if m.id in ids])
         except DiskFull as exc:
             raise _unavailable(exc) from exc
     return result
@@ -95,7 +127,7 @@ def change_message_visibility(
         queue = self.get_queue(queue_name)
         found = [m for m in data.messages(queue) if m.had_receipt_handle(receipt_handle)]
         try:
-            STORE.save(queue, found)
+            _save(queue, found)
         except DiskFull as exc:
             raise _unavailable(exc) from exc
 
