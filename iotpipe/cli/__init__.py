@@ -90,8 +90,9 @@ def main(
     output: str,
     verbose: bool,
 ) -> None:
-    """Stand up, exercise and tear down an IoT telemetry pipeline:
-    IoT Core -> Kinesis -> Lambda -> Timestream, on AWS or on the embedded AWS.
+    """Stand up, exercise and tear down an IoT telemetry pipeline: devices (MQTT,
+    mutual TLS) -> IoT Core -> Kinesis -> Lambda -> Timestream, and/or the lake
+    (Firehose -> S3 Parquet -> Glue -> Athena), on AWS or on the embedded AWS.
 
     \b
     Exit codes: 0 ok, 1 the operation failed, 2 bad usage or config (nothing was
