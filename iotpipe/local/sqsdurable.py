@@ -96,12 +96,23 @@ def receive_message(
     )
     if STORE.enabled and result:
         queue = self.get_queue(queue_name)
-        ids = {m.id for m in result}
         try:
-            _save(queue, [m for m in data.messages(queue) if m.id in ids])
+            _save(queue, _by_id(data.messages(queue), {m.id for m in result}))
         except DiskFull as exc:
             raise _unavailable(exc) from exc
     return result
+
+
+def _by_id(messages: list[Any], ids: set[str]) -> list[Any]:
+    """The messages with these ids, in queue order; the scan stops once all are found
+    (received messages are near the front: the queue is in send order)."""
+    found = []
+    for m in messages:
+        if m.id in ids:
+            found.append(m)
+            if len(found) == len(ids):
+                break
+    return found
 
 
 @SQS.patch(data.Queue, "delete_message", pass_original=True)
@@ -125,9 +136,14 @@ def change_message_visibility(
     original(self, queue_name, receipt_handle, visibility_timeout)
     if STORE.enabled:
         queue = self.get_queue(queue_name)
-        found = [m for m in data.messages(queue) if m.had_receipt_handle(receipt_handle)]
+        # The message moto changed: the first with that handle, found as moto finds it.
+        # Why not all that match: that scan of the whole queue per entry made `query
+        # quality`'s release of 50 sampled messages take 3 s at 100,000 quarantined.
+        found = next(
+            (m for m in data.messages(queue) if m.had_receipt_handle(receipt_handle)), None
+        )
         try:
-            _save(queue, found)
+            _save(queue, [found] if found is not None else [])
         except DiskFull as exc:
             raise _unavailable(exc) from exc
 

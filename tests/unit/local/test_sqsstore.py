@@ -233,3 +233,26 @@ def test_rows_saved_before_payloads_had_a_column_keep_their_bodies(tmp_path: Pat
     store.save(Queue("q"), [msg])  # an update keeps the body it had
     assert _bodies(store) == ["from before"]
     store.close()
+
+
+def test_releasing_a_sampled_message_does_not_scan_the_whole_queue(
+    sqs, tmp_path, monkeypatch
+) -> None:
+    """`query quality` releases the messages it sampled (ChangeMessageVisibility to 0);
+    saving each by scanning every queued message took 3 s at 100,000 quarantined."""
+    url = sqs.create_queue(QueueName="q")["QueueUrl"]
+    for start in range(0, 500, 10):
+        entries = [{"Id": str(i), "MessageBody": f"m{i}"} for i in range(start, start + 10)]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, VisibilityTimeout=30)
+    handle = got["Messages"][0]["ReceiptHandle"]
+    calls = []
+    real = data.Message.had_receipt_handle
+    monkeypatch.setattr(
+        data.Message, "had_receipt_handle", lambda self, h: calls.append(1) or real(self, h)
+    )
+    sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+    assert len(calls) <= 4  # moto's own lookup and ours, both stopping at the first message
+    _restart(tmp_path)  # the release is on disk
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "500"
