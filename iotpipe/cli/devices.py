@@ -60,10 +60,12 @@ def add(
         return
     if not result.created:
         app.note(f"Device {device_id} already exists ({result.thing}): nothing was changed.")
-    else:
-        app.note("Run 'iotpipe up' to add its attributes to the function's device registry.")
     configured = settings_from_config(dep.config)["devices"]
-    if wins := config_overrides(configured, device_id, attributes):
+    wins = config_overrides(configured, device_id, attributes)
+    entry = configured.get(device_id)
+    if result.created and (entry is None or any(k not in entry for k in attributes)):
+        app.note("Run 'iotpipe up' to add its attributes to the function's device registry.")
+    if wins:
         given = ", ".join(f"{k}={attributes[k]}" for k in wins)
         kept = ", ".join(f"{k}={v}" for k, v in wins.items())
         source = dep.config.source
@@ -100,8 +102,10 @@ def list_() -> None:
 
 
 def _table(found: list[dv.DeviceInfo]) -> Table:
-    device, thing = (Column(h, overflow="fold") for h in ("device", "thing"))  # wrapped, not cut
-    table = Table(device, thing, "certificate", "status", "attributes")
+    device, thing, attributes = (
+        Column(h, overflow="fold") for h in ("device", "thing", "attributes")
+    )
+    table = Table(device, thing, "certificate", "status", attributes)  # wrapped, never cut
     for d in found:
         certs = d.certificates or [("-", "-")]
         attrs = " ".join(f"{k}={v}" for k, v in sorted(d.attributes.items()))

@@ -89,8 +89,9 @@ class Function(Resource):
     discovery = (Discovery(lambda n: n.function, list_functions),)
     health = (function_health,)
     fixes = {
-        "code_sha256": "The deployed code is not this checkout's package: "
-        "run 'iotpipe up' to deploy it."
+        "code_sha256": "The deployed code is not this checkout's package (its code, or "
+        "what the config packages into it: sensors, devices, validation, tags): "
+        "run 'iotpipe plan' to see why, 'iotpipe up' to deploy it."
     }
     # The ``Names`` entries of this function (name and ``<attr>_arn``, role, log group),
     # its entry point and purpose: the lake's transform is this class with its own.

@@ -70,8 +70,10 @@ def test_attributes_a_config_entry_overrides_are_named_not_silently_dropped(run:
         " ".join(added.stderr.split())
     )
     assert "device_type" not in added.stderr  # the same value: nothing to say
+    assert "Run 'iotpipe up'" not in added.stderr  # the registry would not change
     plain = run("add", "s9", "--location", "hall_a")  # not in the config: nothing to say
     assert plain.exit_code == 0 and "wins over" not in plain.stderr
+    assert "Run 'iotpipe up'" in plain.stderr  # but the registry gains it at the next up
 
 
 def test_config_overrides_is_the_differing_fields_only() -> None:
@@ -91,9 +93,8 @@ def test_the_device_table_never_cuts_the_thing_name(run: Any) -> None:
     from iotpipe.devices import DeviceInfo
 
     name = "iot-telemetry-abc123-sensor-with-a-long-name-0001"
-    info = DeviceInfo(
-        "sensor-with-a-long-name-0001", name, {"location": "hall"}, [("c0ffee" * 10, "ACTIVE")]
-    )
+    attrs = {"device_type": "temperature_sensor", "location": "hall"}
+    info = DeviceInfo("sensor-with-a-long-name-0001", name, attrs, [("c0ffee" * 10, "ACTIVE")])
     console = Console(width=80, record=True)
     console.print(_table([info]))
     text = console.export_text()
