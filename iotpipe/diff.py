@@ -118,3 +118,13 @@ def describe_leaf(path: str, old: Any, new: Any, width: int = WIDTH) -> str:
     """``path: old -> new`` for people: the path whole, the values clipped after it."""
     a, b = clip_pair(old, new, width)
     return f"{path}: {a} -> {b}"
+
+
+def leaf_lines(path: str, old: Any, new: Any, room: int) -> list[str]:
+    """`describe_leaf` in ``room`` columns: one line if it fits, else the new value on a
+    line of its own, indented under the old (a terminal would break it at column 0)."""
+    one = describe_leaf(path, old, new)
+    if len(one) <= room:
+        return [one]
+    a, b = clip_pair(old, new)
+    return [f"{path}: {a} ->", f"  {b}"]

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from iotpipe.cli.app import App
-from iotpipe.diff import describe_leaf
+from iotpipe.diff import describe_leaf, leaf_lines
 from iotpipe.engine import Plan
 from iotpipe.target import Deployment
 
@@ -42,11 +42,13 @@ def render_plan(app: App, plan: Plan, title: str) -> None:
         table.add_row(*row, *([Text("\n".join(lines))] if beside else []))
     app.out.print(table)
     if not beside:  # each resource's name, then its changed leaves under it
-        for step, lines in zip(steps, changes, strict=True):
-            if lines:
+        for step in steps:
+            leaves = step.leaves()
+            if leaves:
                 app.out.print(Text(f"  {step.name}:"), soft_wrap=False)
-            for line in lines:
-                app.out.print(Text(f"    {line}"), soft_wrap=False)
+            for leaf in leaves:
+                for line in leaf_lines(*leaf, room=app.out.width - 4):
+                    app.out.print(Text(f"    {line}"), soft_wrap=False)
     for note in plan.notes:
         app.out.print(Text(note), soft_wrap=False)  # wrapped between words
     n = len(plan.changes)

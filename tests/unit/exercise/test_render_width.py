@@ -134,6 +134,19 @@ def test_plan_never_breaks_a_resource_name(width: int) -> None:
     assert "3 changes to apply." in text
 
 
+def test_a_changed_hash_at_80_columns_puts_the_new_value_under_the_old() -> None:
+    """Second walkthrough find: `code_sha256: <old> -> <new>` (two 44-character hashes)
+    was broken by the terminal, the new hash at column 0."""
+    old, new = "aU7hoHNX" + "a" * 35 + "=", "YijY2yur" + "b" * 35 + "="
+    steps = [fake_step("Lambda function", "iot-telemetry-processor-6mj2hp", "update",
+                       {"code_sha256": (old, new)})]  # fmt: skip
+    console = Console(width=80, record=True, force_terminal=False)
+    render_plan(App(out=console, err=console), Plan(steps), "Plan")
+    lines = console.export_text().splitlines()
+    assert all(len(line) <= 80 for line in lines), lines
+    assert f"    code_sha256: {old} ->" in lines and f"      {new}" in lines
+
+
 def test_up_live_view_never_breaks_a_resource_name() -> None:
     from iotpipe.cli.progress import StepView
 
