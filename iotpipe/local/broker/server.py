@@ -7,7 +7,8 @@ for every connect, publish, subscribe and delivery, as IoT Core does. An accepte
 is handed to ``on_publish`` (the topic rules) before its PUBACK is sent, so a PUBACK means
 the rules ran and what they stored is durable (the hook may return a blocking wait, run
 off the loop). A connection keeps being read while its publishes wait to be durable, and
-their PUBACKs go out in the order the publishes came (`Session.acks`). IoT Core's limits hold: QoS 0 and 1 only, 128 KB payloads, keep-alive
+their PUBACKs, refusals included, go out in the order the publishes came (`Session.acks`,
+as MQTT requires). IoT Core's limits hold: QoS 0 and 1 only, 128 KB payloads, keep-alive
 clamped to 30-1200 s, one connection per client id (a second one closes the first).
 A client's mistake closes that client's connection and is logged in one line.
 """
@@ -20,16 +21,15 @@ import logging
 import ssl
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import iotpipe.local.broker.codec as codec
 from iotpipe.local.broker.codec import MalformedPacket, Publish
+from iotpipe.local.broker.session import KEEP_ALIVE_BOUNDS, Session
 from iotpipe.local.broker.waits import DurableWaits
 
 LOG = logging.getLogger("iotpipe.local.broker")
 MAX_PAYLOAD = 128 * 1024
 MAX_PACKET = MAX_PAYLOAD + 64 * 1024  # a payload at the limit plus its topic and properties
-KEEP_ALIVE_BOUNDS = (30, 1200)
 MAX_FILTERS = 8  # per SUBSCRIBE
 MAX_CLIENT_ID = 128
 UNSPECIFIED_ERROR = 0x80
@@ -54,31 +54,6 @@ class Refused(Exception):
     def __init__(self, reason: int, why: str) -> None:
         super().__init__(why)
         self.reason = reason
-
-
-@dataclass(eq=False)
-class Session:
-    writer: asyncio.StreamWriter
-    cert: bytes
-    version: int = codec.V311
-    client_id: str = ""
-    will: Publish | None = None
-    filters: dict[str, int] = field(default_factory=dict)
-    next_id: int = 0
-    keep_alive: int = KEEP_ALIVE_BOUNDS[1]
-    dropped: int = 0  # deliveries dropped because the subscriber did not read
-    # publishes the rules took, in order, with their waits; `MqttBroker._acknowledge` acks
-    acks: asyncio.Queue[tuple[Publish, asyncio.Future[None] | None]] | None = None
-    acker: asyncio.Task[None] | None = None
-    unacked: int = 0  # in ``acks`` or being finished
-
-    def send(self, data: bytes) -> None:
-        if not self.writer.is_closing():
-            self.writer.write(data)
-
-    def packet_id(self) -> int:
-        self.next_id = self.next_id % 65535 + 1
-        return self.next_id
 
 
 def _not_accepted(msg: Publish, exc: Exception) -> Refused:
@@ -267,18 +242,22 @@ class MqttBroker:
             raise Refused(codec.QOS_NOT_SUPPORTED, "QoS 2 is not supported by AWS IoT Core")
         if len(msg.payload) > MAX_PAYLOAD:
             raise Refused(codec.PACKET_TOO_LARGE, f"payload of {len(msg.payload)} bytes > 128 KB")
+        loop = asyncio.get_running_loop()
         try:
             durable = await self._take_publish(session, msg)
+            waiting = self._durable.submit(durable) if durable is not None else None
         except Refused as exc:
-            self._refuse(session, msg, exc)
-            return
-        if durable is None and not session.unacked:
+            if not session.unacked or session.version != codec.V5:
+                self._refuse(session, msg, exc)  # nothing ahead, or closing: order is moot
+                return
+            waiting = loop.create_future()  # its PUBACK with the reason, after those ahead
+            waiting.set_exception(exc)
+        if waiting is None and not session.unacked:
             await self._finish_publish(session, msg)  # nothing to wait for, nothing ahead
             return
         if session.acks is None:
             session.acks = asyncio.Queue(MAX_UNACKED)
-            session.acker = asyncio.get_running_loop().create_task(self._acknowledge(session))
-        waiting = self._durable.submit(durable) if durable is not None else None
+            session.acker = loop.create_task(self._acknowledge(session))
         session.unacked += 1
         await session.acks.put((msg, waiting))  # a full window stops reading this connection
 
@@ -293,6 +272,8 @@ class MqttBroker:
                 if waiting is not None:
                     try:
                         await waiting
+                    except Refused:
+                        raise
                     except Exception as exc:
                         raise _not_accepted(msg, exc) from exc
                 await self._finish_publish(session, msg)

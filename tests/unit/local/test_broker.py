@@ -107,6 +107,25 @@ def test_a_connection_is_read_on_while_its_acks_wait_and_they_come_in_order(
     cl.stop()
 
 
+def test_a_refusal_behind_a_waiting_publish_is_acknowledged_after_it(world: World) -> None:
+    """MQTT 5: a denied publish's PUBACK (0x87) must not overtake the one ahead of it."""
+    durable = threading.Event()
+    world.durable = lambda: (durable.wait(WAIT), None)[1]
+    cl = Client(world, world.device("dev-1"), mqtt.MQTTv5)
+    assert not cl.connect().is_failure
+    first = cl.c.publish("iot/sensors/dev-1/data", b"ok", qos=1).mid
+    denied = cl.c.publish("iot/sensors/dev-2/data", b"not mine", qos=1).mid
+    assert world.published.get(timeout=WAIT)[2] == b"ok"
+    with pytest.raises(queue.Empty):
+        cl.acks.get(timeout=0.3)  # the refusal waits behind the first publish
+    durable.set()
+    (mid1, rc1), (mid2, rc2) = cl.acks.get(timeout=WAIT), cl.acks.get(timeout=WAIT)
+    assert (mid1, mid2) == (first, denied)
+    assert not rc1.is_failure and int(rc2.value) == 0x87
+    assert not cl.closed.is_set()
+    cl.stop()
+
+
 def test_a_publish_that_cannot_be_made_durable_is_not_acknowledged(world: World) -> None:
     """MQTT 5 is told with a PUBACK reason code and stays connected; 3.1.1, which has no
     such code, is disconnected, as for any refused publish."""
