@@ -32,9 +32,9 @@ from iotpipe.resources.base import UP, Context, Resource, diff
 from iotpipe.target import Deployment
 from iotpipe.verdict import Check as Check
 
+MOST_SHOWN = 3  # differing leaves named per resource; `plan` lists them all
 # Field-specific advice where "run up" alone would not say what went wrong, as each kind
 # declares it (``Resource.fixes``), by (resource key, field).
-MOST_SHOWN = 3  # differing leaves named per resource; `plan` lists them all
 FIELD_FIXES = {
     (kind.key, field): fix for kind in resources.ALL_KINDS for field, fix in kind.fixes.items()
 }

@@ -66,9 +66,9 @@ def cell(value: Any, typ: str = "") -> str:
         return "null"
     if typ == "TIMESTAMP" and isinstance(value, str) and "." in value:
         whole, _, fraction = value.rpartition(".")
-        digits = fraction.rstrip("0")
-        keep = -(-len(digits) // 3) * 3  # whole milli-, micro- or nanoseconds
         if fraction.isdigit():  # anything else is shown as it came
+            digits = fraction.rstrip("0")
+            keep = -(-len(digits) // 3) * 3  # whole milli-, micro- or nanoseconds
             value = f"{whole}.{fraction[:keep]}" if digits else whole
     if isinstance(value, float):
         return f"{value:.3f}".rstrip("0").rstrip(".") if abs(value) < 1e12 else str(value)

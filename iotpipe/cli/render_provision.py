@@ -24,7 +24,8 @@ def render_plan(app: App, plan: Plan, title: str) -> None:
     style = {"create": "green", "update": "yellow", "replace": "red", "delete": "red"}
     names = [s.name.replace(" -> ", " ->\n") for s in steps]
     # A changed document (a policy, an environment) shows only its leaves that differ.
-    changes = [[describe_leaf(*leaf) for leaf in s.leaves()] for s in steps]
+    leaves = [s.leaves() for s in steps]
+    changes = [[describe_leaf(*leaf) for leaf in found] for found in leaves]
     name_w = max([4, *(len(line) for n in names for line in n.splitlines())])
     label_w = max([8, *(len(w) for s in steps for w in s.label.split())])
     action_w = max([6, *(len(s.action) for s in steps)])
@@ -42,11 +43,10 @@ def render_plan(app: App, plan: Plan, title: str) -> None:
         table.add_row(*row, *([Text("\n".join(lines))] if beside else []))
     app.out.print(table)
     if not beside:  # each resource's name, then its changed leaves under it
-        for step in steps:
-            leaves = step.leaves()
-            if leaves:
+        for step, found in zip(steps, leaves, strict=True):
+            if found:
                 app.out.print(Text(f"  {step.name}:"), soft_wrap=False)
-            for leaf in leaves:
+            for leaf in found:
                 for line in leaf_lines(*leaf, room=app.out.width - 4):
                     app.out.print(Text(f"    {line}"), soft_wrap=False)
     for note in plan.notes:

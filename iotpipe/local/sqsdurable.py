@@ -9,7 +9,7 @@ pollers' OnFailure destinations) and moto's moves to a dead-letter queue are all
 `sqsstore`'s docstring. With persistence off every hook is moto's method and nothing more.
 
 Bounded memory: once a message is committed its body and message attributes leave the
-heap (`_committed`); ``Message.body`` and ``.message_attributes`` become properties that
+heap (`_save`); ``Message.body`` and ``.message_attributes`` become properties that
 read them back from the store when a receive (or the send's reply) asks, and hold what
 moto sets until it is committed.
 """
@@ -37,7 +37,7 @@ def _unavailable(exc: DiskFull) -> data.Unavailable:
 
 
 def _payload_field(name: str) -> property:
-    """The field as moto set it, until `_committed` moves it to the store; then the store's."""
+    """The field as moto set it, until `_save` moves it to the store; then the store's."""
 
     def get(self: Any) -> Any:
         held = self.__dict__

@@ -63,14 +63,17 @@ def queue_key(queue: Any) -> str:
 def _state(message: Any) -> bytes:
     """The message's moto state (plain values only), without going through its reducer,
     and without its `PAYLOAD` (see `_payload`)."""
-    state = {k: v for k, v in vars(message).items() if k not in PAYLOAD}
-    return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    return _pickled({k: v for k, v in vars(message).items() if k not in PAYLOAD})
 
 
 def _payload(message: Any) -> bytes | None:
     """Its body and message attributes if it still holds them (None: the row has them)."""
     held = {k: vars(message)[k] for k in PAYLOAD if k in vars(message)}
-    return pickle.dumps(held, protocol=pickle.HIGHEST_PROTOCOL) if held else None
+    return _pickled(held) if held else None
+
+
+def _pickled(value: dict[str, Any]) -> bytes:
+    return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _split_payloads(db: sqlite3.Connection) -> None:
@@ -85,7 +88,7 @@ def _split_payloads(db: sqlite3.Connection) -> None:
             held = {k: state.pop(k) for k in PAYLOAD if k in state}
             db.execute(
                 "UPDATE messages SET state = ?, payload = ? WHERE id = ?",
-                (pickle.dumps(state), pickle.dumps(held), message_id),
+                (_pickled(state), _pickled(held), message_id),
             )
 
 
